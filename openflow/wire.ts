@@ -1,0 +1,132 @@
+/**
+ * Bounds-checked big-endian reading over a Buffer, and the matching writes. A Reader has a position and
+ * an end; nested structs narrow the end (`withEnd`) so a field can never read past its container.
+ * Reading past the end raises OFPCodecError with the container's own error type and code.
+ */
+import { OFPBRC, OFPET } from './consts.js';
+import { OFPCodecError } from './errors.js';
+
+export interface ErrorKind {
+  readonly errType: number;
+  readonly code: number;
+}
+
+export const BAD_LEN: ErrorKind = { errType: OFPET.BAD_REQUEST, code: OFPBRC.BAD_LEN };
+
+export class Reader {
+  pos: number;
+  end: number;
+  /** Error type/code used for truncation inside the current container. */
+  lenError: ErrorKind = BAD_LEN;
+
+  constructor(
+    readonly buf: Buffer,
+    pos = 0,
+    end = buf.length,
+  ) {
+    this.pos = pos;
+    this.end = end;
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  fail(kind: ErrorKind, detail: string, at = this.pos): never {
+    throw new OFPCodecError(kind.errType, kind.code, detail, at);
+  }
+
+  need(n: number, what: string): void {
+    if (this.pos + n > this.end) {
+      this.fail(this.lenError, `truncated ${what}: needs ${n} bytes, ${Math.max(0, this.end - this.pos)} left`);
+    }
+  }
+
+  u8(what = 'field'): number {
+    this.need(1, what);
+    return this.buf[this.pos++] as number;
+  }
+
+  u16(what = 'field'): number {
+    this.need(2, what);
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  u24(what = 'field'): number {
+    this.need(3, what);
+    const v = this.buf.readUIntBE(this.pos, 3);
+    this.pos += 3;
+    return v;
+  }
+
+  u32(what = 'field'): number {
+    this.need(4, what);
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  u64(what = 'field'): bigint {
+    this.need(8, what);
+    const v = this.buf.readBigUInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  /** A view (not a copy) of the next n bytes. */
+  bytes(n: number, what = 'field'): Buffer {
+    this.need(n, what);
+    const v = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+
+  skip(n: number, what = 'padding'): void {
+    this.need(n, what);
+    this.pos += n;
+  }
+
+  /** Peeks a u16 at pos+off without moving; checks bounds. */
+  peek16(off: number, what: string): number {
+    if (this.pos + off + 2 > this.end) {
+      this.fail(this.lenError, `truncated ${what}: needs ${off + 2} bytes, ${Math.max(0, this.end - this.pos)} left`);
+    }
+    return this.buf.readUInt16BE(this.pos + off);
+  }
+
+  peek32(off: number, what: string): number {
+    if (this.pos + off + 4 > this.end) {
+      this.fail(this.lenError, `truncated ${what}: needs ${off + 4} bytes, ${Math.max(0, this.end - this.pos)} left`);
+    }
+    return this.buf.readUInt32BE(this.pos + off);
+  }
+
+  /** Runs fn with the end narrowed to pos+len (checked against the current end), then restores it. */
+  withEnd<T>(len: number, what: string, fn: () => T, kind: ErrorKind = this.lenError): T {
+    if (this.pos + len > this.end) {
+      this.fail(kind, `${what} claims ${len} bytes, ${Math.max(0, this.end - this.pos)} left`);
+    }
+    const savedEnd = this.end;
+    const savedKind = this.lenError;
+    this.end = this.pos + len;
+    this.lenError = kind;
+    try {
+      return fn();
+    } finally {
+      this.end = savedEnd;
+      this.lenError = savedKind;
+    }
+  }
+}
+
+export function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** Writes n zero bytes; returns the new offset. */
+export function zero(buf: Buffer, off: number, n: number): number {
+  buf.fill(0, off, off + n);
+  return off + n;
+}

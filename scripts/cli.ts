@@ -1,0 +1,32 @@
+/**
+ * The `tinflow` command line. Subcommands: codec (this issue); switch, controller, node and demo arrive
+ * with their issues. Exit status: 0 ok, 2 bad input or usage.
+ */
+import { codecMain } from './codec-cli.js';
+
+const USAGE = `usage: tinflow <command> [options]
+
+commands:
+  codec decode [--hex HEX]   OpenFlow 1.3 bytes (stdin, or --hex) → one Ryu-JSON object per line
+  codec encode               Ryu-JSON (one object per line, or a JSON array) on stdin → one hex line each
+
+Run "tinflow <command> --help" for a command's options.
+`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'codec':
+      return codecMain(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`tinflow: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+      return 2;
+  }
+}
+

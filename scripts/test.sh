@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test run, as CI runs it (README: "bash scripts/test.sh"): installs what the tests need on a
+# fresh Debian/Ubuntu machine, builds, lints, type-checks, runs every test suite, and ends with one line
+# "N passed, N failed". Exit status is non-zero when anything failed. Run as root (apt, namespaces).
+set -u
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(python3-os-ken)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null || { echo "apt-get install failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+echo "== npm ci"
+npm ci --no-audit --no-fund --loglevel=error || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+step() {
+  local name=$1; shift
+  echo "== $name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "!! $name failed"; fi
+}
+
+step build npm run --silent build
+step lint npm run --silent lint
+step typecheck npm run --silent typecheck
+
+echo "== tests"
+rm -f test-results/vitest.json
+npx vitest run
+if [ -f test-results/vitest.json ]; then
+  read -r tp tf < <(node -e '
+    const r = JSON.parse(require("fs").readFileSync("test-results/vitest.json", "utf8"));
+    // Suites that failed to load count as failures too.
+    const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+    console.log(r.numPassedTests, r.numFailedTests + broken);')
+  passed=$((passed + tp))
+  failed=$((failed + tf))
+else
+  echo "!! vitest wrote no results"
+  failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

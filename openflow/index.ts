@@ -61,14 +61,28 @@ export function encodedLength(msg: OFPMessage): number {
   return MessageCodec.size(msg);
 }
 
+/**
+ * Scratch space for encode(): a message is written once, lengths back-patched, then copied out at its
+ * exact size, so no separate length pass walks the message first. Larger than any OpenFlow message.
+ */
+const scratch = Buffer.allocUnsafe(0x10000 + 0x10000);
+
 /** Encodes into a new buffer of exactly the message's size. */
 export function encode(msg: OFPMessage): Buffer {
+  let end: number;
+  try {
+    end = MessageCodec.write(msg, scratch, 0);
+  } catch (e) {
+    if (e instanceof RangeError && !(e instanceof OFPCodecError)) return encodeLarge(msg);
+    throw e;
+  }
+  if (end > 0xffff) throw badLen(`${msg.type} would be ${end} bytes, above OpenFlow's 65535`, -1);
+  return Buffer.from(scratch.subarray(0, end));
+}
+
+function encodeLarge(msg: OFPMessage): never {
   const n = MessageCodec.size(msg);
-  if (n > 0xffff) throw badLen(`${msg.type} would be ${n} bytes, above OpenFlow's 65535`, -1);
-  const buf = Buffer.allocUnsafe(n);
-  const end = MessageCodec.write(msg, buf, 0);
-  if (end !== n) throw new Error(`internal: ${msg.type} wrote ${end} bytes, computed ${n}`);
-  return buf;
+  throw badLen(`${msg.type} would be ${n} bytes, above OpenFlow's 65535`, -1);
 }
 
 /** Encodes into buf at off; returns the offset after the message. */

@@ -111,8 +111,6 @@ export function field(o: JsonObject, k: string, path: string): Json {
 
 // ---- addresses -------------------------------------------------------------------------------------
 
-const MAC_RE = /^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/;
-
 export function macToText(b: Uint8Array, off = 0): string {
   let s = '';
   for (let i = 0; i < 6; i++) {
@@ -123,21 +121,70 @@ export function macToText(b: Uint8Array, off = 0): string {
 }
 
 export function macFromText(s: string, path: string): Buffer {
-  if (!MAC_RE.test(s)) throw jsonError(path, `expected a MAC address like 01:23:45:67:89:ab, got ${JSON.stringify(s)}`);
-  return Buffer.from(s.split(':').map((x) => parseInt(x, 16)));
+  const b = Buffer.alloc(6);
+  writeMac(s, b, 0, path);
+  return b;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** Writes "01:23:45:67:89:ab" (1 or 2 hex digits per group) as 6 bytes at off; returns off + 6. */
+export function writeMac(s: string, buf: Buffer, off: number, path: string): number {
+  let i = 0;
+  for (let g = 0; g < 6; g++) {
+    if (g > 0) {
+      if (s.charCodeAt(i) !== 58) throw jsonError(path, `expected a MAC address like 01:23:45:67:89:ab, got ${JSON.stringify(s)}`);
+      i++;
+    }
+    const a = hexDigit(s.charCodeAt(i));
+    const b = hexDigit(s.charCodeAt(i + 1));
+    if (a < 0) throw jsonError(path, `expected a MAC address like 01:23:45:67:89:ab, got ${JSON.stringify(s)}`);
+    if (b < 0) {
+      buf[off + g] = a;
+      i += 1;
+    } else {
+      buf[off + g] = a * 16 + b;
+      i += 2;
+    }
+  }
+  if (i !== s.length) throw jsonError(path, `expected a MAC address like 01:23:45:67:89:ab, got ${JSON.stringify(s)}`);
+  return off + 6;
 }
 
 export function ipv4ToText(b: Uint8Array, off = 0): string {
   return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
 }
 
-const V4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
 export function ipv4FromText(s: string, path: string): Buffer {
-  const m = V4_RE.exec(s);
-  const parts = m ? m.slice(1).map(Number) : [];
-  if (!m || parts.some((p) => p > 255)) throw jsonError(path, `expected an IPv4 address, got ${JSON.stringify(s)}`);
-  return Buffer.from(parts);
+  const b = Buffer.alloc(4);
+  writeIpv4(s, b, 0, path);
+  return b;
+}
+
+/** Writes dotted-quad text as 4 bytes at off; returns off + 4. */
+export function writeIpv4(s: string, buf: Buffer, off: number, path: string): number {
+  let i = 0;
+  for (let g = 0; g < 4; g++) {
+    if (g > 0) {
+      if (s.charCodeAt(i) !== 46) throw jsonError(path, `expected an IPv4 address, got ${JSON.stringify(s)}`);
+      i++;
+    }
+    let v = 0;
+    let digits = 0;
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57 && digits < 4; c = s.charCodeAt(++i)) {
+      v = v * 10 + (c - 48);
+      digits++;
+    }
+    if (digits === 0 || digits > 3 || v > 255) throw jsonError(path, `expected an IPv4 address, got ${JSON.stringify(s)}`);
+    buf[off + g] = v;
+  }
+  if (i !== s.length) throw jsonError(path, `expected an IPv4 address, got ${JSON.stringify(s)}`);
+  return off + 4;
 }
 
 /** RFC 5952 text, as inet_ntop (and Ryu via netaddr) prints it, IPv4-mapped/compatible forms included. */

@@ -35,7 +35,6 @@ import {
   u32s,
   u64,
   u8,
-  uintsRest,
   variant,
   xid,
 } from './struct.js';
@@ -50,14 +49,22 @@ const instructionsF = <K extends string>(key: K) => list(key, InstructionCodec a
 const header = (t: number) => [constant(1, OFP_VERSION), constant(1, t), selfLen(''), xid()] as const;
 const mopt = { tag: 'type' } as const;
 
-/** packet-out/packet-in data: raw bytes; Ryu's JSON may also give a packet-library object for packet-out. */
+/**
+ * packet-out data: raw bytes. Ryu writes null when there is none (a buffered packet-out), and accepts a
+ * packet-library object (`{"Packet": {"protocols": [...]}}`) as well as base64.
+ */
 function packetData(): Field<'data', Buffer> {
   const raw = bytesRest('data');
   return {
     ...raw,
+    json(o, out, st) {
+      if ((o['data'] as Buffer).length === 0) out['data'] = null;
+      else raw.json(o, out, st);
+    },
     parse(j, o, path) {
       const d = j['data'];
-      if (isObject(d)) o['data'] = encodeRyuPacket(d, `${path}.data`);
+      if (d === null || d === undefined) o['data'] = Buffer.alloc(0);
+      else if (isObject(d)) o['data'] = encodeRyuPacket(d, `${path}.data`);
       else raw.parse(j, o, path);
     },
   };
@@ -513,6 +520,10 @@ export const MessageCodec: Codec<OFPMessage> = variant<OFPMessage>({
     ...MP_REPLIES.map(([c, t]) => [c, `p:${t}`] as const),
   ],
   key: messageKey,
+  describeKey: (k) => {
+    const [t, mp] = String(k).split(':');
+    return t?.startsWith('t') ? `message type ${t.slice(1)}` : `multipart ${t === 'q' ? 'request' : 'reply'} type ${mp}`;
+  },
   // An unknown multipart type is BAD_MULTIPART, any other unknown type BAD_TYPE, as a switch answers.
   unknown: (k) => ({ errType: OFPET.BAD_REQUEST, code: String(k).startsWith('t') ? OFPBRC.BAD_TYPE : OFPBRC.BAD_MULTIPART }),
 });

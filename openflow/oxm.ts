@@ -26,6 +26,8 @@ import {
   uint,
   uint64,
   unwrap,
+  writeIpv4,
+  writeMac,
 } from './json.js';
 import type { Codec } from './struct.js';
 import { type ErrorKind, Reader, align8, zero } from './wire.js';
@@ -157,6 +159,10 @@ function numKey(oxmClass: number, field: number, experimenter?: number, expType?
 }
 
 export const OXM_BY_NAME: ReadonlyMap<string, OxmFieldDef> = new Map(OXM_FIELDS.map((d) => [d.name, d]));
+/** Non-experimenter fields by the header's upper 23 bits (class << 7 | field): the decoder's fast path. */
+const OXM_BY_TYPE: ReadonlyMap<number, OxmFieldDef> = new Map(
+  OXM_FIELDS.filter((d) => d.oxmClass !== OFPXMC.EXPERIMENTER).map((d) => [(d.oxmClass << 7) | d.field, d]),
+);
 const OXM_BY_NUM: ReadonlyMap<string, OxmFieldDef> = new Map(
   OXM_FIELDS.map((d) => [numKey(d.oxmClass, d.field, d.experimenter, d.expType), d]),
 );
@@ -239,30 +245,35 @@ function parseHeader(r: Reader, payloadLenAvailable: boolean): Header {
 }
 
 function readValue(r: Reader, kind: OxmValueKind, n: number): OxmValue {
-  const b = r.bytes(n, 'OXM value');
+  r.need(n, 'OXM value');
+  const buf = r.buf;
+  const p = r.pos;
+  r.pos += n;
   switch (kind) {
     case 'mac':
-      return macToText(b);
+      return macToText(buf, p);
     case 'ipv4':
-      return ipv4ToText(b);
+      return ipv4ToText(buf, p);
     case 'ipv6':
-      return ipv6ToText(b);
+      return ipv6ToText(buf, p);
     case 'raw':
-      return toB64(b);
+      return toB64(buf.subarray(p, p + n));
     case 'uint':
-      if (n <= 4) return n === 0 ? 0 : b.readUIntBE(0, n);
-      return BigInt('0x' + b.toString('hex'));
+      if (n === 1) return buf[p] as number;
+      if (n === 2) return buf.readUInt16BE(p);
+      if (n === 4) return buf.readUInt32BE(p);
+      if (n === 8) return buf.readBigUInt64BE(p);
+      if (n <= 4) return n === 0 ? 0 : buf.readUIntBE(p, n);
+      return BigInt('0x' + buf.toString('hex', p, p + n));
   }
 }
 
 function writeValue(v: OxmValue, kind: OxmValueKind, n: number, buf: Buffer, off: number, path: string): number {
   switch (kind) {
     case 'mac':
-      macFromText(textOf(v, path), path).copy(buf, off);
-      return off + 6;
+      return writeMac(textOf(v, path), buf, off, path);
     case 'ipv4':
-      ipv4FromText(textOf(v, path), path).copy(buf, off);
-      return off + 4;
+      return writeIpv4(textOf(v, path), buf, off, path);
     case 'ipv6':
       ipv6FromText(textOf(v, path), path).copy(buf, off);
       return off + 16;
@@ -272,6 +283,10 @@ function writeValue(v: OxmValue, kind: OxmValueKind, n: number, buf: Buffer, off
       return off + b.length;
     }
     case 'uint':
+      if (n === 1) return buf.writeUInt8(Number(v), off);
+      if (n === 2) return buf.writeUInt16BE(Number(v), off);
+      if (n === 4) return buf.writeUInt32BE(Number(v), off);
+      if (n === 8) return buf.writeBigUInt64BE(BigInt(v), off);
       if (n <= 4) return buf.writeUIntBE(Number(v), off, n);
       {
         let x = BigInt(v);
@@ -340,6 +355,20 @@ export const OxmTlvCodec: Codec<OxmTlv> = {
     return off;
   },
   read(r) {
+    // Fast path: a known non-experimenter field with the right length.
+    if (r.pos + 4 <= r.end) {
+      const hw = r.buf.readUInt32BE(r.pos);
+      const def = OXM_BY_TYPE.get(hw >>> 9);
+      if (def !== undefined) {
+        const hasmask = (hw & 0x100) !== 0;
+        const n = def.size;
+        if ((hw & 0xff) === (hasmask ? 2 * n : n) && r.pos + 4 + (hw & 0xff) <= r.end) {
+          r.pos += 4;
+          const value = readValue(r, def.kind, n);
+          return hasmask ? { field: def.name, value, mask: readValue(r, def.kind, n) } : { field: def.name, value };
+        }
+      }
+    }
     const h = parseHeader(r, true);
     const kind: OxmValueKind = h.def?.kind ?? 'raw';
     const value = readValue(r, kind, h.valueLen);

@@ -594,6 +594,8 @@ export interface VariantOpts<T> {
   readonly fallback?: (key: number | string) => Codec<T> | undefined;
   /** Extra classes accepted on write and in JSON (the fallbacks). */
   readonly extra?: readonly Codec<T>[];
+  /** How an unknown discriminator is named in the error ("message type 99"). */
+  readonly describeKey?: (key: number | string) => string;
   /** Error raised for an unknown discriminator without fallback. */
   readonly unknown: ErrorKind | ((key: number | string) => ErrorKind);
 }
@@ -620,7 +622,10 @@ export function variant<T>(opts: VariantOpts<T>): Codec<T> {
     read(r) {
       const k = opts.key(r);
       const c = byKey.get(k) ?? opts.fallback?.(k);
-      if (!c) return r.fail(typeof opts.unknown === 'function' ? opts.unknown(k) : opts.unknown, `unknown ${opts.what} type ${k}`);
+      if (!c) {
+        const kind = typeof opts.unknown === 'function' ? opts.unknown(k) : opts.unknown;
+        return r.fail(kind, `unknown ${opts.describeKey ? opts.describeKey(k) : `${opts.what} type ${k}`}`);
+      }
       return c.read(r);
     },
     toJson: (v) => forValue(v).toJson(v),

@@ -3,12 +3,14 @@
  * with their issues. Exit status: 0 ok, 2 bad input or usage.
  */
 import { codecMain } from './codec-cli.js';
+import { demoMain } from './demo.js';
 
 const USAGE = `usage: tinflow <command> [options]
 
 commands:
   codec decode [--hex HEX]   OpenFlow 1.3 bytes (stdin, or --hex) → one Ryu-JSON object per line
   codec encode               Ryu-JSON (one object per line, or a JSON array) on stdin → one hex line each
+  demo                       a short tour of what tinflow can do so far
 
 Run "tinflow <command> --help" for a command's options.
 `;
@@ -18,6 +20,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   switch (cmd) {
     case 'codec':
       return codecMain(rest);
+    case 'demo':
+      return demoMain(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -102,7 +102,7 @@ describe('bad bytes raise the error a switch would send', () => {
     ['length beyond data', '04000010 00000000', OFPET.BAD_REQUEST, OFPBRC.BAD_LEN, /truncated message/],
     ['wrong version', '01000008 00000000', OFPET.BAD_REQUEST, OFPBRC.BAD_VERSION, /not OpenFlow 1.3/],
     ['unknown type', '04630008 00000000', OFPET.BAD_REQUEST, OFPBRC.BAD_TYPE, /unknown message type/],
-    ['unknown multipart', '04120010 00000000 00630000 00000000', OFPET.BAD_REQUEST, OFPBRC.BAD_MULTIPART, /unknown message/],
+    ['unknown multipart', '04120010 00000000 00630000 00000000', OFPET.BAD_REQUEST, OFPBRC.BAD_MULTIPART, /unknown multipart request type 99/],
     ['fixed message too long', '0414000c 00000000 00000000', OFPET.BAD_REQUEST, OFPBRC.BAD_LEN, /expected 8/],
     ['match not OXM', `${flowModHead(56)} 0000 0004 00000000`, OFPET.BAD_MATCH, OFPBMC.BAD_TYPE, /not OXM/],
     ['match length 2', `${flowModHead(56)} 0001 0002 00000000`, OFPET.BAD_MATCH, OFPBMC.BAD_LEN, /below 4/],

@@ -30,7 +30,7 @@ import {
   writeMac,
 } from './json.js';
 import type { Codec } from './struct.js';
-import { type ErrorKind, Reader, align8, zero } from './wire.js';
+import { type ErrorKind, Reader, align8, writeU64, zero } from './wire.js';
 
 export type OxmValueKind = 'uint' | 'mac' | 'ipv4' | 'ipv6' | 'raw';
 /** number for integers up to 32 bits, bigint above; text for addresses; base64 text for raw. */
@@ -163,6 +163,8 @@ export const OXM_BY_NAME: ReadonlyMap<string, OxmFieldDef> = new Map(OXM_FIELDS.
 const OXM_BY_TYPE: ReadonlyMap<number, OxmFieldDef> = new Map(
   OXM_FIELDS.filter((d) => d.oxmClass !== OFPXMC.EXPERIMENTER).map((d) => [(d.oxmClass << 7) | d.field, d]),
 );
+/** OpenFlow-basic fields by field number: the commonest case, without a hash lookup. */
+const BASIC_BY_FIELD: readonly (OxmFieldDef | undefined)[] = Array.from({ length: 128 }, (_, i) => OXM_BY_TYPE.get((B << 7) | i));
 const OXM_BY_NUM: ReadonlyMap<string, OxmFieldDef> = new Map(
   OXM_FIELDS.map((d) => [numKey(d.oxmClass, d.field, d.experimenter, d.expType), d]),
 );
@@ -286,7 +288,7 @@ function writeValue(v: OxmValue, kind: OxmValueKind, n: number, buf: Buffer, off
       if (n === 1) return buf.writeUInt8(Number(v), off);
       if (n === 2) return buf.writeUInt16BE(Number(v), off);
       if (n === 4) return buf.writeUInt32BE(Number(v), off);
-      if (n === 8) return buf.writeBigUInt64BE(BigInt(v), off);
+      if (n === 8) return writeU64(buf, typeof v === 'bigint' ? v : BigInt(v), off, path);
       if (n <= 4) return buf.writeUIntBE(Number(v), off, n);
       {
         let x = BigInt(v);
@@ -314,9 +316,14 @@ interface Resolved {
   size: number;
 }
 
+/** Table fields resolved once, so encoding allocates nothing per TLV. */
+const RESOLVED: ReadonlyMap<string, Resolved> = new Map(
+  OXM_FIELDS.map((d) => [d.name, { oxmClass: d.oxmClass, field: d.field, experimenter: d.experimenter, expType: d.expType, kind: d.kind, size: d.size }]),
+);
+
 function resolve(t: OxmTlv, path: string): Resolved {
-  const def = OXM_BY_NAME.get(t.field);
-  if (def) return { oxmClass: def.oxmClass, field: def.field, experimenter: def.experimenter, expType: def.expType, kind: def.kind, size: def.size };
+  const known = RESOLVED.get(t.field);
+  if (known) return known;
   const rawLen = Buffer.byteLength(textOf(t.value, `${path}.value`), 'base64');
   let m = UNKNOWN_RE.exec(t.field);
   if (m) {
@@ -358,7 +365,7 @@ export const OxmTlvCodec: Codec<OxmTlv> = {
     // Fast path: a known non-experimenter field with the right length.
     if (r.pos + 4 <= r.end) {
       const hw = r.buf.readUInt32BE(r.pos);
-      const def = OXM_BY_TYPE.get(hw >>> 9);
+      const def = hw >>> 16 === B ? BASIC_BY_FIELD[(hw >>> 9) & 0x7f] : OXM_BY_TYPE.get(hw >>> 9);
       if (def !== undefined) {
         const hasmask = (hw & 0x100) !== 0;
         const n = def.size;
@@ -495,11 +502,18 @@ export const MatchCodec: Codec<Match> = {
     if (type !== OFPMT.OXM) r.fail({ errType: OFPET.BAD_MATCH, code: OFPBMC.BAD_TYPE }, `match type ${type} is not OXM (1)`, start);
     const length = r.u16('match length');
     if (length < 4) r.fail(MATCH_ERR, `match length ${length} is below 4`, start + 2);
-    const fields = r.withEnd(length - 4, 'match', () => {
-      const out: OxmTlv[] = [];
-      while (r.pos < r.end) out.push(OxmTlvCodec.read(r));
-      return out;
-    }, MATCH_ERR);
+    if (r.pos + length - 4 > r.end) r.fail(MATCH_ERR, `match claims ${length} bytes, ${r.end - r.pos + 4} left`, start + 2);
+    const fields: OxmTlv[] = [];
+    const savedEnd = r.end;
+    const savedErr = r.lenError;
+    r.end = r.pos + length - 4;
+    r.lenError = MATCH_ERR;
+    try {
+      while (r.pos < r.end) fields.push(OxmTlvCodec.read(r));
+    } finally {
+      r.end = savedEnd;
+      r.lenError = savedErr;
+    }
     const padded = align8(length) - length;
     r.skip(Math.min(padded, r.remaining), 'match padding');
     return fields;

@@ -24,7 +24,8 @@ import {
   uint64,
   unwrap,
 } from './json.js';
-import { BAD_LEN, type ErrorKind, Reader, align8, zero } from './wire.js';
+import { type CompileOpts, compileRead, compileWrite } from './compile.js';
+import { BAD_LEN, type ErrorKind, Reader, align8, writeU64, zero } from './wire.js';
 
 /** Encode, decode, length and Ryu JSON for one entity (dns-packet's encode/decode/encodingLength). */
 export interface Codec<T> {
@@ -73,8 +74,20 @@ export interface Field<K extends string, V> {
   readonly fixed: number | undefined;
   /** Marks the struct's own length field. */
   readonly selfLen?: true;
+  /**
+   * For fixed scalar fields: JavaScript source that reads the value from `b` at an offset expression,
+   * and writes `val` into `buf` there (compile.ts builds each struct's read and write from these).
+   */
+  readonly gen?: {
+    readonly read?: (at: string) => string;
+    readonly write: (val: string, at: string) => string;
+  };
   size(o: Obj): number;
   read(r: Reader, o: Obj, st: ReadState): void;
+  /** Same as read, returning the value instead (compiled structs use it and skip a temporary object). */
+  take?(r: Reader, st: ReadState): V;
+  /** Marks a field that announces the length of a later one (lenOf): its struct keeps read state. */
+  readonly announces?: true;
   write(o: Obj, buf: Buffer, off: number, st: WriteState): number;
   json(o: Obj, out: Record<string, Json>, st: JsonState): void;
   parse(j: JsonObject, o: Obj, path: string): void;
@@ -102,9 +115,12 @@ interface ScalarOpts {
 function uintField<K extends string>(key: K, bytes: 1 | 2 | 3 | 4, opts: ScalarOpts = {}): Field<K, number> {
   const jk = opts.json ?? key;
   const what = key;
+  const rd = bytes === 1 ? 'b[#]' : bytes === 2 ? 'b.readUInt16BE(#)' : bytes === 4 ? 'b.readUInt32BE(#)' : 'b.readUIntBE(#, 3)';
+  const wr = bytes === 1 ? 'buf.writeUInt8(@, #);' : bytes === 2 ? 'buf.writeUInt16BE(@, #);' : bytes === 4 ? 'buf.writeUInt32BE(@, #);' : 'buf.writeUIntBE(@, #, 3);';
   return {
     key,
     fixed: bytes,
+    gen: { read: (at) => rd.replace('#', at), write: (val, at) => wr.replace('@', val).replace('#', at) },
     size: () => bytes,
     read(r, o) {
       o[key] = bytes === 1 ? r.u8(what) : bytes === 2 ? r.u16(what) : bytes === 4 ? r.u32(what) : r.u24(what);
@@ -136,12 +152,13 @@ export function u64<K extends string>(key: K): Field<K, bigint> {
   return {
     key,
     fixed: 8,
+    gen: { read: (at) => `b.readBigUInt64BE(${at})`, write: (val, at) => `H.writeU64(buf, ${val}, ${at}, ${JSON.stringify(key)});` },
     size: () => 8,
     read(r, o) {
       o[key] = r.u64(key);
     },
     write(o, buf, off) {
-      return buf.writeBigUInt64BE(o[key] as bigint, off);
+      return writeU64(buf, o[key] as bigint, off, key);
     },
     json(o, out) {
       out[key] = big(o[key] as bigint);
@@ -154,9 +171,11 @@ export function u64<K extends string>(key: K): Field<K, bigint> {
 
 /** A fixed value on the wire (a type code); shown in JSON under jsonKey when given, never in TS. */
 export function constant(bytes: 1 | 2 | 4, value: number, jsonKey = ''): Field<'', never> {
+  const w = bytes === 1 ? 'writeUInt8' : bytes === 2 ? 'writeUInt16BE' : 'writeUInt32BE';
   return {
     key: '',
     fixed: bytes,
+    gen: { write: (_val, at) => `buf.${w}(${value}, ${at});` },
     size: () => bytes,
     read(r) {
       r.skip(bytes, jsonKey || 'type');
@@ -177,6 +196,10 @@ export function pad(n: number): Field<'', never> {
   return {
     key: '',
     fixed: n,
+    gen: {
+      write: (_val, at) =>
+        n <= 8 ? Array.from({ length: n }, (_, i) => `buf[${at} + ${i}] = 0;`).join(' ') : `buf.fill(0, ${at}, ${at} + ${n});`,
+    },
     size: () => n,
     read(r) {
       r.skip(n);
@@ -193,6 +216,7 @@ export function mac<K extends string>(key: K): Field<K, string> {
   return {
     key,
     fixed: 6,
+    gen: { read: (at) => `H.macToText(b, ${at})`, write: (val, at) => `H.writeMac(${val}, buf, ${at}, ${JSON.stringify(key)});` },
     size: () => 6,
     read(r, o) {
       r.need(6, key);
@@ -250,6 +274,7 @@ export function bytesRest<K extends string>(key: K, opts: { optional?: boolean }
     read(r, o) {
       o[key] = r.bytes(r.remaining, key);
     },
+    take: (r) => r.bytes(r.remaining, key),
     write(o, buf, off) {
       const b = o[key] as Buffer | undefined;
       if (!b) return off;
@@ -292,6 +317,7 @@ export function lenOf(jsonKey: string, target: string, bytes: 2 | 4 = 2): Field<
   return {
     key: '',
     fixed: bytes,
+    announces: true,
     size: () => bytes,
     read(r, _o, st) {
       const n = bytes === 2 ? r.u16(jsonKey) : r.u32(jsonKey);
@@ -325,6 +351,18 @@ export interface ListOpts {
 /** Entities of one codec until the end of the struct, or for the length announced by a lenOf field. */
 export function list<K extends string, T>(key: K, codec: Codec<T>, opts: ListOpts = {}): Field<K, readonly T[]> {
   const jk = opts.json ?? key;
+  const readList = (r: Reader, st: ReadState): T[] => {
+    const announced = st.lens?.[key];
+    const out: T[] = [];
+    if (announced === undefined) {
+      while (r.pos < r.end) out.push(codec.read(r));
+    } else {
+      r.withEnd(announced, key, () => {
+        while (r.pos < r.end) out.push(codec.read(r));
+      }, opts.err ?? r.lenError);
+    }
+    return out;
+  };
   return {
     key,
     fixed: undefined,
@@ -334,14 +372,9 @@ export function list<K extends string, T>(key: K, codec: Codec<T>, opts: ListOpt
       return n;
     },
     read(r, o, st) {
-      const announced = st.lens?.[key];
-      const readAll = (): T[] => {
-        const out: T[] = [];
-        while (r.pos < r.end) out.push(codec.read(r));
-        return out;
-      };
-      o[key] = announced === undefined ? readAll() : r.withEnd(announced, key, readAll, opts.err ?? r.lenError);
+      o[key] = readList(r, st);
     },
+    take: (r, st) => readList(r, st),
     write(o, buf, off, st) {
       const start = off;
       for (const v of o[key] as readonly T[]) off = codec.write(v, buf, off);
@@ -367,6 +400,7 @@ export function one<K extends string, T>(key: K, codec: Codec<T>, opts: { json?:
     read(r, o) {
       o[key] = codec.read(r);
     },
+    take: (r) => codec.read(r),
     write(o, buf, off) {
       return codec.write(o[key] as T, buf, off);
     },
@@ -436,6 +470,7 @@ export function xid(): Field<'xid', number> {
   return {
     key: 'xid',
     fixed: 4,
+    gen: { read: (at) => `b.readUInt32BE(${at})`, write: (val, at) => `buf.writeUInt32BE(${val} ?? 0, ${at});` },
     size: () => 4,
     read(r, o) {
       o['xid'] = r.u32('xid');
@@ -482,8 +517,9 @@ export function struct<N extends string, const F extends readonly AnyField[], TK
   type T = Simplify<([TK] extends [never] ? unknown : Tagged<TK, N>) & FieldsOf<F>>;
   const err = opts.err ?? BAD_LEN;
   const tagKey: string | undefined = opts.tag;
-  const lenIdx = fields.findIndex((f) => f.selfLen === true);
   const fixedSize = fields.every((f) => f.fixed !== undefined) ? fields.reduce((n, f) => n + (f.fixed as number), 0) : undefined;
+
+  const copts: CompileOpts = { cls, tagKey, err, pad8: opts.pad8 === true, fixedSize, check: opts.check };
 
   const bodySize = (o: Obj): number => {
     if (fixedSize !== undefined) return fixedSize;
@@ -501,57 +537,8 @@ export function struct<N extends string, const F extends readonly AnyField[], TK
       const n = bodySize(v as Obj);
       return opts.pad8 ? align8(n) : n;
     },
-    write(v, buf, off) {
-      const o = v as Obj;
-      const st: WriteState = { start: off, selfLenAt: -1, lenAt: undefined };
-      for (const f of fields) off = f.write(o, buf, off, st);
-      if (st.selfLenAt >= 0) buf.writeUInt16BE(off - st.start, st.selfLenAt);
-      if (opts.pad8) {
-        const padded = st.start + align8(off - st.start);
-        off = zero(buf, off, padded - off);
-      }
-      return off;
-    },
-    read(r) {
-      const start = r.pos;
-      const o: Obj = {};
-      if (tagKey) o[tagKey] = cls;
-      const st: ReadState = { start, lens: undefined };
-      const savedEnd = r.end;
-      const savedErr = r.lenError;
-      r.lenError = err;
-      let declared = -1;
-      try {
-        for (let i = 0; i < fields.length; i++) {
-          const f = fields[i] as AnyField;
-          if (i === lenIdx) {
-            declared = r.u16(`${cls} length`);
-            const minLen = r.pos - start;
-            if (declared < minLen || (fixedSize !== undefined && declared !== fixedSize)) {
-              r.fail(err, `${cls} has length ${declared}, expected ${fixedSize ?? `at least ${minLen}`}`, r.pos - 2);
-            }
-            if (start + declared > savedEnd) {
-              r.fail(err, `${cls} claims ${declared} bytes, ${savedEnd - start} left`, r.pos - 2);
-            }
-            r.end = start + declared;
-            continue;
-          }
-          f.read(r, o, st);
-        }
-        if (declared >= 0 && r.pos !== r.end) {
-          r.fail(err, `${cls} has ${r.end - r.pos} unexpected trailing bytes`);
-        }
-        opts.check?.(o, r, start);
-      } finally {
-        r.end = savedEnd;
-        r.lenError = savedErr;
-      }
-      if (opts.pad8) {
-        const padTo = start + align8(r.pos - start);
-        r.pos = Math.min(padTo, r.end);
-      }
-      return o as T;
-    },
+    write: compileWrite<T>(fields, copts),
+    read: compileRead<T>(fields, copts),
     toJson(v) {
       const o = v as Obj;
       const out: Record<string, Json> = {};

@@ -28,6 +28,7 @@ export class Reader {
     this.end = end;
   }
 
+
   get remaining(): number {
     return this.end - this.pos;
   }
@@ -119,6 +120,34 @@ export class Reader {
       this.lenError = savedKind;
     }
   }
+}
+
+let lastArrayBuffer: ArrayBufferLike | undefined;
+let lastView: DataView | undefined;
+
+/**
+ * A DataView over the whole ArrayBuffer behind buf, kept for the next call. DataView's setBigUint64 is
+ * several times faster than Buffer's writeBigUInt64BE; encoders write into one scratch buffer, so the
+ * view is made once. (For reads, making views costs more than it saves: Buffer's reader is used.)
+ */
+function viewOf(buf: Buffer): DataView {
+  const ab = buf.buffer;
+  if (ab !== lastArrayBuffer || lastView === undefined) {
+    lastArrayBuffer = ab;
+    lastView = new DataView(ab);
+  }
+  return lastView;
+}
+
+const U64_MAX = 0xffffffffffffffffn;
+
+/** Writes an unsigned 64-bit value, checking its type and range (DataView alone would wrap). */
+export function writeU64(buf: Buffer, v: bigint, off: number, what: string): number {
+  if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) {
+    throw new RangeError(`${what}: expected an unsigned 64-bit bigint, got ${typeof v === 'bigint' ? v : typeof v}`);
+  }
+  viewOf(buf).setBigUint64(buf.byteOffset + off, v);
+  return off + 8;
 }
 
 export function align8(n: number): number {

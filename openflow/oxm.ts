@@ -314,27 +314,33 @@ interface Resolved {
   kind: OxmValueKind;
   /** Value size; for raw fields, the decoded length. */
   size: number;
+  /** Key paths for error messages, made once. */
+  valuePath: string;
+  maskPath: string;
+}
+
+function resolved(name: string, oxmClass: number, field: number, experimenter: number | undefined, expType: number | undefined, kind: OxmValueKind, size: number): Resolved {
+  return { oxmClass, field, experimenter, expType, kind, size, valuePath: `${name}.value`, maskPath: `${name}.mask` };
 }
 
 /** Table fields resolved once, so encoding allocates nothing per TLV. */
 const RESOLVED: ReadonlyMap<string, Resolved> = new Map(
-  OXM_FIELDS.map((d) => [d.name, { oxmClass: d.oxmClass, field: d.field, experimenter: d.experimenter, expType: d.expType, kind: d.kind, size: d.size }]),
+  OXM_FIELDS.map((d) => [d.name, resolved(d.name, d.oxmClass, d.field, d.experimenter, d.expType, d.kind, d.size)]),
 );
 
-function resolve(t: OxmTlv, path: string): Resolved {
-  const known = RESOLVED.get(t.field);
+/** A field name: one of the table's, or a raw `field_N` / `experimenter_E_F` with rawLen bytes of value. */
+function resolveName(name: string, path: string, rawLen: number): Resolved {
+  const known = RESOLVED.get(name);
   if (known) return known;
-  const rawLen = Buffer.byteLength(textOf(t.value, `${path}.value`), 'base64');
-  let m = UNKNOWN_RE.exec(t.field);
-  if (m) {
-    const n = Number(m[1]);
-    return { oxmClass: n >>> 7, field: n & 0x7f, experimenter: undefined, expType: undefined, kind: 'raw', size: rawLen };
-  }
-  m = UNKNOWN_EXP_RE.exec(t.field);
-  if (m) {
-    return { oxmClass: OFPXMC.EXPERIMENTER, field: Number(m[2]), experimenter: Number(m[1]), expType: undefined, kind: 'raw', size: rawLen };
-  }
-  throw new OFPCodecError(BAD_FIELD.errType, BAD_FIELD.code, `${path}: unknown OXM field ${JSON.stringify(t.field)}`);
+  let m = UNKNOWN_RE.exec(name);
+  if (m) return resolved(name, Number(m[1]) >>> 7, Number(m[1]) & 0x7f, undefined, undefined, 'raw', rawLen);
+  m = UNKNOWN_EXP_RE.exec(name);
+  if (m) return resolved(name, OFPXMC.EXPERIMENTER, Number(m[2]), Number(m[1]), undefined, 'raw', rawLen);
+  throw new OFPCodecError(BAD_FIELD.errType, BAD_FIELD.code, `${path}: unknown OXM field ${JSON.stringify(name)}`);
+}
+
+function resolve(t: OxmTlv, path: string): Resolved {
+  return RESOLVED.get(t.field) ?? resolveName(t.field, path, Buffer.byteLength(textOf(t.value, `${path}.value`), 'base64'));
 }
 
 function headerLenOf(res: Resolved): number {
@@ -357,8 +363,8 @@ export const OxmTlvCodec: Codec<OxmTlv> = {
     off = buf.writeUInt32BE(((res.oxmClass << 16) | (res.field << 9) | (hasmask ? 0x100 : 0) | length) >>> 0, off);
     if (res.experimenter !== undefined) off = buf.writeUInt32BE(res.experimenter, off);
     if (res.expType !== undefined) off = buf.writeUInt16BE(res.expType, off);
-    off = writeValue(t.value, res.kind, res.size, buf, off, `${t.field}.value`);
-    if (t.mask !== undefined) off = writeValue(t.mask, res.kind, res.size, buf, off, `${t.field}.mask`);
+    off = writeValue(t.value, res.kind, res.size, buf, off, res.valuePath);
+    if (t.mask !== undefined) off = writeValue(t.mask, res.kind, res.size, buf, off, res.maskPath);
     return off;
   },
   read(r) {
@@ -467,13 +473,7 @@ export const OxmIdCodec: Codec<OxmId> = {
 };
 
 function resolveId(name: string, path = 'OFPOxmId'): Resolved {
-  const def = OXM_BY_NAME.get(name);
-  if (def) return { oxmClass: def.oxmClass, field: def.field, experimenter: def.experimenter, expType: def.expType, kind: def.kind, size: def.size };
-  let m = UNKNOWN_RE.exec(name);
-  if (m) return { oxmClass: Number(m[1]) >>> 7, field: Number(m[1]) & 0x7f, experimenter: undefined, expType: undefined, kind: 'raw', size: 0 };
-  m = UNKNOWN_EXP_RE.exec(name);
-  if (m) return { oxmClass: OFPXMC.EXPERIMENTER, field: Number(m[2]), experimenter: Number(m[1]), expType: undefined, kind: 'raw', size: 0 };
-  throw new OFPCodecError(BAD_FIELD.errType, BAD_FIELD.code, `${path}: unknown OXM field ${JSON.stringify(name)}`);
+  return resolveName(name, path, 0);
 }
 
 /** ofp_match (OXM type only): a list of TLVs, padded to 8 bytes. */

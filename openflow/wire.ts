@@ -122,19 +122,18 @@ export class Reader {
   }
 }
 
-let lastArrayBuffer: ArrayBufferLike | undefined;
+let lastBuf: Buffer | undefined;
 let lastView: DataView | undefined;
 
 /**
- * A DataView over the whole ArrayBuffer behind buf, kept for the next call. DataView's setBigUint64 is
+ * A DataView over buf, kept for the next call. DataView's setBigUint64 is
  * several times faster than Buffer's writeBigUInt64BE; encoders write into one scratch buffer, so the
  * view is made once. (For reads, making views costs more than it saves: Buffer's reader is used.)
  */
 function viewOf(buf: Buffer): DataView {
-  const ab = buf.buffer;
-  if (ab !== lastArrayBuffer || lastView === undefined) {
-    lastArrayBuffer = ab;
-    lastView = new DataView(ab);
+  if (buf !== lastBuf || lastView === undefined) {
+    lastBuf = buf;
+    lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   return lastView;
 }
@@ -146,7 +145,7 @@ export function writeU64(buf: Buffer, v: bigint, off: number, what: string): num
   if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) {
     throw new RangeError(`${what}: expected an unsigned 64-bit bigint, got ${typeof v === 'bigint' ? v : typeof v}`);
   }
-  viewOf(buf).setBigUint64(buf.byteOffset + off, v);
+  viewOf(buf).setBigUint64(off, v);
   return off + 8;
 }
 

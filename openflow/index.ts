@@ -77,7 +77,9 @@ export function encode(msg: OFPMessage): Buffer {
     throw e;
   }
   if (end > 0xffff) throw badLen(`${msg.type} would be ${end} bytes, above OpenFlow's 65535`, -1);
-  return Buffer.from(scratch.subarray(0, end));
+  const out = Buffer.allocUnsafe(end);
+  scratch.copy(out, 0, 0, end);
+  return out;
 }
 
 function encodeLarge(msg: OFPMessage): never {

@@ -155,6 +155,7 @@ export function align8(n: number): number {
 
 /** Writes n zero bytes; returns the new offset. */
 export function zero(buf: Buffer, off: number, n: number): number {
-  buf.fill(0, off, off + n);
+  if (n > 16) buf.fill(0, off, off + n);
+  else for (let i = 0; i < n; i++) buf[off + i] = 0;
   return off + n;
 }

@@ -5,7 +5,8 @@
 set -u
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-os-ken)
+# os-ken: codec cross-checks; iproute2/ethtool/iperf3: port I/O tests and benchmarks
+APT_PACKAGES=(python3-os-ken iproute2 ethtool iperf3)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,1036 @@
+/*
+ * tinflow port I/O: TAP devices and existing interfaces (AF_PACKET), for the switch.
+ *
+ * Each port is a non-blocking file descriptor watched by libuv (uv_poll: no thread, no busy polling).
+ * When it is readable, up to RX_BATCH frames are read in one go (recvmmsg on packet sockets, a read
+ * loop on TAPs) into a slab that JavaScript sees as one Buffer, and JavaScript is called once with the
+ * count; lengths and offsets are in two shared Uint32Arrays. The frames are valid until the callback
+ * returns (the switch forwards synchronously; what it keeps, it copies). Sends take a batch of Buffers
+ * (views are fine) and go out with sendmmsg / writev, synchronously.
+ *
+ * Offloads: with a virtio-net header (TAP IFF_VNET_HDR + TUNSETOFFLOAD, AF_PACKET PACKET_VNET_HDR) the
+ * kernel hands over GSO super-frames with partial checksums; each frame's 10-byte header sits in its
+ * slot just before the frame area, and send() takes headers alongside frames. A port with a header
+ * passes them to the kernel; one without completes checksums and segments in software (gso.c).
+ *
+ * AF_PACKET strips a VLAN tag the NIC (or veth) accelerated; PACKET_AUXDATA tells us, and the tag is
+ * put back so the switch sees the frame as it was sent. Frames the switch itself sent are not read
+ * back (PACKET_IGNORE_OUTGOING). A port whose interface goes down reports -ENETDOWN and keeps waiting;
+ * one whose interface disappears reports -ENODEV and stops, without spinning.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "gso.h"
+
+#define RX_BATCH 64
+#define TX_BATCH 64
+#define SLOT_HEAD 16                  /* frame area starts here; the vnet header is just before it */
+#define VLAN_ROOM 4                   /* a re-inserted VLAN tag moves the frame start back by 4 */
+#define MAX_SEGS 256
+
+enum { KIND_TAP = 1, KIND_PACKET = 2 };
+
+typedef struct {
+  double rx_packets, rx_bytes, rx_dropped, rx_errors, tx_packets, tx_bytes, tx_dropped, tx_errors;
+} counters_t;
+
+typedef struct port {
+  napi_env env;
+  napi_ref self;          /* strong while polling, so the object outlives its poll */
+  napi_ref cb;            /* rx callback */
+  napi_ref slab_ref;      /* the ArrayBuffer behind the slab */
+  napi_async_context actx;
+  uv_poll_t poll;
+  int fd;
+  int kind;
+  int vnet;
+  int ifindex;
+  int polling;
+  int poll_inited;
+  int closed;
+  char name[IF_NAMESIZE];
+  uint8_t *slab;
+  size_t slot;            /* bytes per slot */
+  size_t cap;             /* largest frame a slot holds */
+  uint32_t *lens;         /* shared with JS: frame lengths */
+  uint32_t *offs;         /* shared with JS: frame offsets in the slab */
+  napi_ref lens_ref, offs_ref;
+  uint8_t *scratch;       /* software GSO output */
+  size_t scratch_cap;
+  counters_t c;
+} port_t;
+
+/* ---- helpers ------------------------------------------------------------------------------------ */
+
+#define NAPI_OK(call)                                                 \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, "ERR_TINFLOW_PORTIO", "N-API call failed: " #call); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, int err, const char *what, const char *name) {
+  char msg[256];
+  const char *hint = "";
+  if (err == EPERM || err == EACCES) hint = " (needs root or CAP_NET_ADMIN/CAP_NET_RAW)";
+  else if (err == ENODEV || err == ENXIO) hint = " (no such interface)";
+  else if (err == EBUSY) hint = " (device busy: another process holds it)";
+  snprintf(msg, sizeof msg, "%s %s: %s%s", what, name, strerror(err), hint);
+  napi_value code, m, e;
+  char codebuf[32];
+  snprintf(codebuf, sizeof codebuf, "E%s", err == EPERM ? "PERM" : err == EACCES ? "ACCES" : err == ENODEV ? "NODEV" :
+                                             err == EBUSY ? "BUSY" : err == ENXIO ? "NXIO" : "IO");
+  napi_create_string_utf8(env, codebuf, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, code, m, &e);
+  napi_value en;
+  napi_create_int32(env, err, &en);
+  napi_set_named_property(env, e, "errno", en);
+  napi_throw(env, e);
+  return NULL;
+}
+
+static int get_string(napi_env env, napi_value v, char *out, size_t cap) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, out, cap, &n) != napi_ok) return -1;
+  return (int)n;
+}
+
+static int get_bool_prop(napi_env env, napi_value obj, const char *k, int dflt) {
+  napi_value v;
+  bool has = false, b = false;
+  napi_valuetype t;
+  if (napi_has_named_property(env, obj, k, &has) != napi_ok || !has) return dflt;
+  napi_get_named_property(env, obj, k, &v);
+  napi_typeof(env, v, &t);
+  if (t != napi_boolean) return dflt;
+  napi_get_value_bool(env, v, &b);
+  return b ? 1 : 0;
+}
+
+static int ctl_fd(void) { return socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); }
+
+static int set_up(const char *name) {
+  int s = ctl_fd();
+  if (s < 0) return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, IF_NAMESIZE, "%s", (const char *)(name));
+  int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+    ifr.ifr_flags |= IFF_UP;
+    rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  int err = rc ? errno : 0;
+  close(s);
+  return -err;
+}
+
+/* ---- rx ----------------------------------------------------------------------------------------- */
+
+static void deliver(port_t *p, int count) {
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, self, arg, result;
+  if (napi_get_reference_value(env, p->cb, &cb) == napi_ok && napi_get_reference_value(env, p->self, &self) == napi_ok &&
+      cb != NULL) {
+    napi_create_int32(env, count, &arg);
+    napi_status st = napi_make_callback(env, p->actx, self, cb, 1, &arg, &result);
+    if (st == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void stop_polling(port_t *p);
+
+/* Re-inserts an accelerated VLAN tag in front of the EtherType: the frame start moves back 4 bytes. */
+static size_t put_back_vlan(port_t *p, uint8_t *slot, size_t len, const struct tpacket_auxdata *aux) {
+  uint8_t *f = slot + SLOT_HEAD;
+  if (len < 12) return len;
+  memmove(f - VLAN_ROOM, f, 12);
+  uint8_t *t = f - VLAN_ROOM + 12;
+  uint16_t tpid = (aux->tp_status & TP_STATUS_VLAN_TPID_VALID) && aux->tp_vlan_tpid ? aux->tp_vlan_tpid : 0x8100;
+  t[0] = (uint8_t)(tpid >> 8);
+  t[1] = (uint8_t)tpid;
+  t[2] = (uint8_t)(aux->tp_vlan_tci >> 8);
+  t[3] = (uint8_t)aux->tp_vlan_tci;
+  if (p->vnet) {
+    struct virtio_net_hdr *h = (struct virtio_net_hdr *)(slot + SLOT_HEAD - VNET_HDR_LEN);
+    struct virtio_net_hdr moved = *h;
+    if (moved.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) moved.csum_start = (uint16_t)(moved.csum_start + VLAN_ROOM);
+    if (moved.hdr_len) moved.hdr_len = (uint16_t)(moved.hdr_len + VLAN_ROOM);
+    /* the header now lives just before the new frame start */
+    memcpy(slot + SLOT_HEAD - VLAN_ROOM - VNET_HDR_LEN, &moved, sizeof moved);
+  }
+  return len + VLAN_ROOM;
+}
+
+/* What to do after a read error: 1 to keep waiting, 0 stopped. */
+static int read_error(port_t *p, int err) {
+  if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return 1;
+  if (err == ENETDOWN && p->kind == KIND_PACKET) {
+    unsigned idx = if_nametoindex(p->name);
+    if (idx != 0 && (int)idx == p->ifindex) {
+      deliver(p, -ENETDOWN);
+      return 1;
+    }
+    err = ENODEV;
+  }
+  if (err == EBADFD || err == EIO || err == ENXIO) err = ENODEV;
+  p->c.rx_errors += 1;
+  stop_polling(p);
+  deliver(p, -err);
+  return 0;
+}
+
+static int rx_packet(port_t *p) {
+  struct mmsghdr msgs[RX_BATCH];
+  struct iovec iov[RX_BATCH];
+  char ctrl[RX_BATCH][CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+  size_t pre = p->vnet ? VNET_HDR_LEN : 0;
+  for (int i = 0; i < RX_BATCH; i++) {
+    iov[i].iov_base = p->slab + (size_t)i * p->slot + SLOT_HEAD - pre;
+    iov[i].iov_len = p->cap + pre;
+    memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = ctrl[i];
+    msgs[i].msg_hdr.msg_controllen = sizeof ctrl[i];
+  }
+  int n = recvmmsg(p->fd, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+  if (n < 0) return read_error(p, errno) ? 0 : -1;
+  int out = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len = msgs[i].msg_len;
+    if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len < pre) {
+      p->c.rx_errors += 1;
+      continue;
+    }
+    len -= pre;
+    uint8_t *slot = p->slab + (size_t)i * p->slot;
+    size_t off = SLOT_HEAD;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
+      if (cm->cmsg_level != SOL_PACKET || cm->cmsg_type != PACKET_AUXDATA) continue;
+      struct tpacket_auxdata aux;
+      memcpy(&aux, CMSG_DATA(cm), sizeof aux);
+      if ((aux.tp_status & TP_STATUS_VLAN_VALID) || aux.tp_vlan_tci) {
+        len = put_back_vlan(p, slot, len, &aux);
+        off = SLOT_HEAD - VLAN_ROOM;
+      }
+    }
+    /* compact: frames are reported in order, slot i may hold frame `out` */
+    p->lens[out] = (uint32_t)len;
+    p->offs[out] = (uint32_t)((size_t)i * p->slot + off);
+    p->c.rx_packets += 1;
+    p->c.rx_bytes += (double)len;
+    out++;
+  }
+  return out;
+}
+
+static int rx_tap(port_t *p) {
+  size_t pre = p->vnet ? VNET_HDR_LEN : 0;
+  int out = 0;
+  for (int i = 0; i < RX_BATCH; i++) {
+    uint8_t *slot = p->slab + (size_t)i * p->slot;
+    ssize_t n = read(p->fd, slot + SLOT_HEAD - pre, p->cap + pre);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+      if (out > 0) break; /* deliver what we have; the error comes back on the next wake-up */
+      return read_error(p, errno) ? 0 : -1;
+    }
+    if ((size_t)n < pre) {
+      p->c.rx_errors += 1;
+      continue;
+    }
+    p->lens[out] = (uint32_t)((size_t)n - pre);
+    p->offs[out] = (uint32_t)((size_t)i * p->slot + SLOT_HEAD);
+    p->c.rx_packets += 1;
+    p->c.rx_bytes += (double)((size_t)n - pre);
+    out++;
+  }
+  return out;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  port_t *p = (port_t *)h->data;
+  if (p->closed || !p->polling) return;
+  if (status < 0) {
+    /* POLLERR: libuv has stopped the handle. Fetch (and clear) the socket error, then decide. */
+    int err = 0;
+    socklen_t sl = sizeof err;
+    if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0 || err == 0) err = EIO;
+    if (read_error(p, err) && p->polling) uv_poll_start(&p->poll, UV_READABLE, on_poll);
+    return;
+  }
+  if (!(events & UV_READABLE)) return;
+  /* Drain up to 4 batches per wake-up, then yield to the loop so other ports get their turn. */
+  for (int round = 0; round < 4 && p->polling && !p->closed; round++) {
+    int n = p->kind == KIND_PACKET ? rx_packet(p) : rx_tap(p);
+    if (n <= 0) break;
+    deliver(p, n);
+    if (n < RX_BATCH) break;
+  }
+}
+
+static void stop_polling(port_t *p) {
+  if (!p->polling) return;
+  p->polling = 0;
+  uv_poll_stop(&p->poll);
+  uint32_t rc;
+  napi_reference_unref(p->env, p->self, &rc);
+}
+
+/* ---- tx ----------------------------------------------------------------------------------------- */
+
+/* Sends n plain frames (iov lists of 1 or 2 entries). Returns frames sent. */
+static int tx_raw(port_t *p, struct iovec (*iov)[2], int *iovcnt, int n) {
+  int sent = 0;
+  if (p->kind == KIND_PACKET) {
+    struct mmsghdr msgs[TX_BATCH];
+    while (sent < n) {
+      int k = n - sent < TX_BATCH ? n - sent : TX_BATCH;
+      for (int i = 0; i < k; i++) {
+        memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+        msgs[i].msg_hdr.msg_iov = iov[sent + i];
+        msgs[i].msg_hdr.msg_iovlen = (size_t)iovcnt[sent + i];
+      }
+      int r = sendmmsg(p->fd, msgs, (unsigned)k, MSG_DONTWAIT);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        int drop = (errno == EAGAIN || errno == ENOBUFS || errno == EWOULDBLOCK);
+        /* skip the frame at the head of the batch and go on */
+        if (drop) p->c.tx_dropped += 1; else p->c.tx_errors += 1;
+        sent += 1;
+        continue;
+      }
+      for (int i = 0; i < r; i++) {
+        p->c.tx_packets += 1;
+        p->c.tx_bytes += (double)(iov[sent + i][iovcnt[sent + i] - 1].iov_len);
+      }
+      sent += r;
+    }
+    return n;
+  }
+  for (int i = 0; i < n; i++) {
+    ssize_t r;
+    do r = writev(p->fd, iov[i], iovcnt[i]); while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) p->c.tx_dropped += 1;
+      else p->c.tx_errors += 1;
+      continue;
+    }
+    p->c.tx_packets += 1;
+    p->c.tx_bytes += (double)iov[i][iovcnt[i] - 1].iov_len;
+  }
+  return n;
+}
+
+/* A batch of frames on its way out: iovecs of 1 (plain) or 2 (virtio-net header + frame) entries. */
+typedef struct {
+  struct iovec iov[TX_BATCH][2];
+  int iovcnt[TX_BATCH];
+  int n;
+} txq_t;
+
+static void txq_flush(port_t *p, txq_t *q) {
+  if (q->n) tx_raw(p, q->iov, q->iovcnt, q->n);
+  q->n = 0;
+}
+
+/* Queues one frame for p: with its header on a port that takes one, as is when it needs nothing,
+ * else completed / segmented in software first. */
+static void txq_add(port_t *p, txq_t *q, uint8_t *data, size_t len, const struct virtio_net_hdr *h) {
+  if (p->vnet) {
+    q->iov[q->n][0].iov_base = (void *)h;
+    q->iov[q->n][0].iov_len = VNET_HDR_LEN;
+    q->iov[q->n][1].iov_base = data;
+    q->iov[q->n][1].iov_len = len;
+    q->iovcnt[q->n++] = 2;
+  } else if (vnet_hdr_is_plain(h)) {
+    q->iov[q->n][0].iov_base = data;
+    q->iov[q->n][0].iov_len = len;
+    q->iovcnt[q->n++] = 1;
+  } else {
+    uint32_t seg_lens[MAX_SEGS];
+    txq_flush(p, q); /* the scratch area is reused per frame */
+    if (!p->scratch) {
+      p->scratch_cap = 65536 * 3;
+      p->scratch = malloc(p->scratch_cap);
+      if (!p->scratch) { p->c.tx_errors += 1; return; }
+    }
+    int k = gso_to_frames(data, len, h, p->scratch, p->scratch_cap, seg_lens, MAX_SEGS);
+    if (k < 0) { p->c.tx_errors += 1; return; }
+    size_t o = 0;
+    for (int s = 0; s < k; s++) {
+      q->iov[q->n][0].iov_base = p->scratch + o;
+      q->iov[q->n][0].iov_len = seg_lens[s];
+      q->iovcnt[q->n++] = 1;
+      o += seg_lens[s];
+      if (q->n == TX_BATCH) txq_flush(p, q);
+    }
+    txq_flush(p, q);
+    return;
+  }
+  if (q->n == TX_BATCH) txq_flush(p, q);
+}
+
+static const struct virtio_net_hdr ZERO_HDR;
+
+/* send(frames: Buffer[], hdrs?: Buffer) → frames accepted. hdrs holds one 10-byte virtio-net header per
+ * frame (all zero for a plain frame). */
+static napi_value port_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], thisv;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, &thisv, NULL));
+  port_t *p;
+  NAPI_OK(napi_unwrap(env, thisv, (void **)&p));
+  if (p->closed) {
+    napi_throw_error(env, "ERR_TINFLOW_PORT_CLOSED", "send on a closed port");
+    return NULL;
+  }
+  bool isarr = false;
+  napi_is_array(env, argv[0], &isarr);
+  if (!isarr) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send: frames must be an array of Buffers");
+    return NULL;
+  }
+  uint32_t n;
+  NAPI_OK(napi_get_array_length(env, argv[0], &n));
+  uint8_t *hdrs = NULL;
+  size_t hdrs_len = 0;
+  napi_valuetype ht = napi_undefined;
+  if (argc > 1) napi_typeof(env, argv[1], &ht);
+  if (ht != napi_undefined && ht != napi_null) {
+    bool isbuf = false;
+    napi_is_buffer(env, argv[1], &isbuf);
+    if (!isbuf || napi_get_buffer_info(env, argv[1], (void **)&hdrs, &hdrs_len) != napi_ok || hdrs_len < (size_t)n * VNET_HDR_LEN) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send: hdrs must be a Buffer of 10 bytes per frame");
+      return NULL;
+    }
+  }
+  txq_t q;
+  q.n = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    uint8_t *data;
+    size_t len;
+    bool isbuf = false;
+    napi_get_element(env, argv[0], i, &el);
+    napi_is_buffer(env, el, &isbuf);
+    if (!isbuf) {
+      /* a typed array view works too */
+      bool ista = false;
+      napi_is_typedarray(env, el, &ista);
+      if (!ista) {
+        napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "send: every frame must be a Buffer");
+        return NULL;
+      }
+    }
+    if (napi_get_buffer_info(env, el, (void **)&data, &len) != napi_ok) {
+      napi_typedarray_type tt;
+      size_t elen, boff;
+      napi_value ab;
+      void *base;
+      NAPI_OK(napi_get_typedarray_info(env, el, &tt, &elen, &base, &ab, &boff));
+      data = base;
+      len = elen;
+    }
+    const struct virtio_net_hdr *h = hdrs ? (const struct virtio_net_hdr *)(hdrs + (size_t)i * VNET_HDR_LEN) : &ZERO_HDR;
+    txq_add(p, &q, data, len, h);
+  }
+  txq_flush(p, &q);
+  napi_value r;
+  napi_create_uint32(env, n, &r);
+  return r;
+}
+
+/* sendFrom(src: NativePort, count) → frames sent: forwards the first `count` frames of src's current
+ * receive batch, straight from its slab (no JavaScript objects per frame). */
+static napi_value port_send_from(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], thisv;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, &thisv, NULL));
+  port_t *p, *src;
+  NAPI_OK(napi_unwrap(env, thisv, (void **)&p));
+  if (argc < 2 || napi_unwrap(env, argv[0], (void **)&src) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sendFrom(port, count)");
+    return NULL;
+  }
+  uint32_t n;
+  NAPI_OK(napi_get_value_uint32(env, argv[1], &n));
+  if (n > RX_BATCH) n = RX_BATCH;
+  if (p->closed) {
+    napi_throw_error(env, "ERR_TINFLOW_PORT_CLOSED", "send on a closed port");
+    return NULL;
+  }
+  txq_t q;
+  q.n = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint8_t *data = src->slab + src->offs[i];
+    const struct virtio_net_hdr *h = src->vnet ? (const struct virtio_net_hdr *)(data - VNET_HDR_LEN) : &ZERO_HDR;
+    txq_add(p, &q, data, src->lens[i], h);
+  }
+  txq_flush(p, &q);
+  napi_value r;
+  napi_create_uint32(env, n, &r);
+  return r;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------------- */
+
+static void free_port(port_t *p) {
+  free(p->scratch);
+  free(p);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  port_t *p = (port_t *)h->data;
+  if (p->fd >= 0) close(p->fd);
+  p->fd = -1;
+  if (p->closed == 2) free_port(p); /* finalizer already ran */
+  else p->closed = 1;
+}
+
+static void do_close(port_t *p) {
+  if (p->closed) return;
+  stop_polling(p);
+  if (p->poll_inited) {
+    p->poll_inited = 0;
+    uv_close((uv_handle_t *)&p->poll, on_poll_closed);
+    return; /* fd closed once libuv lets go of it */
+  }
+  if (p->fd >= 0) close(p->fd);
+  p->fd = -1;
+  p->closed = 1;
+}
+
+static void finalize_port(napi_env env, void *data, void *hint) {
+  port_t *p = (port_t *)data;
+  if (p->cb) napi_delete_reference(env, p->cb);
+  if (p->slab_ref) napi_delete_reference(env, p->slab_ref);
+  if (p->lens_ref) napi_delete_reference(env, p->lens_ref);
+  if (p->offs_ref) napi_delete_reference(env, p->offs_ref);
+  if (p->actx) napi_async_destroy(env, p->actx);
+  if (p->closed == 1 || (!p->poll_inited && p->closed == 0)) {
+    if (p->fd >= 0) close(p->fd);
+    free_port(p);
+  } else {
+    /* uv_close still pending: on_poll_closed frees it */
+    if (p->poll_inited) { p->poll_inited = 0; uv_close((uv_handle_t *)&p->poll, on_poll_closed); }
+    p->closed = 2;
+  }
+}
+
+static napi_value port_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], thisv;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, &thisv, NULL));
+  port_t *p;
+  NAPI_OK(napi_unwrap(env, thisv, (void **)&p));
+  napi_valuetype t = napi_undefined;
+  if (argc > 0) napi_typeof(env, argv[0], &t);
+  if (t != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "start: expects a callback");
+    return NULL;
+  }
+  if (p->closed) {
+    napi_throw_error(env, "ERR_TINFLOW_PORT_CLOSED", "start on a closed port");
+    return NULL;
+  }
+  if (p->cb) napi_delete_reference(env, p->cb);
+  NAPI_OK(napi_create_reference(env, argv[0], 1, &p->cb));
+  if (!p->poll_inited) {
+    uv_loop_t *loop;
+    NAPI_OK(napi_get_uv_event_loop(env, &loop));
+    if (uv_poll_init(loop, &p->poll, p->fd) != 0) {
+      napi_throw_error(env, "ERR_TINFLOW_PORTIO", "uv_poll_init failed");
+      return NULL;
+    }
+    p->poll.data = p;
+    p->poll_inited = 1;
+  }
+  if (!p->polling) {
+    p->polling = 1;
+    uint32_t rc;
+    napi_reference_ref(env, p->self, &rc);
+    uv_poll_start(&p->poll, UV_READABLE, on_poll);
+  }
+  return NULL;
+}
+
+static napi_value port_stop(napi_env env, napi_callback_info info) {
+  napi_value thisv;
+  NAPI_OK(napi_get_cb_info(env, info, NULL, NULL, &thisv, NULL));
+  port_t *p;
+  NAPI_OK(napi_unwrap(env, thisv, (void **)&p));
+  stop_polling(p);
+  return NULL;
+}
+
+static napi_value port_close(napi_env env, napi_callback_info info) {
+  napi_value thisv;
+  NAPI_OK(napi_get_cb_info(env, info, NULL, NULL, &thisv, NULL));
+  port_t *p;
+  NAPI_OK(napi_unwrap(env, thisv, (void **)&p));
+  do_close(p);
+  return NULL;
+}
+
+static void set_num(napi_env env, napi_value o, const char *k, double v) {
+  napi_value x;
+  napi_create_double(env, v, &x);
+  napi_set_named_property(env, o, k, x);
+}
+
+static napi_value port_stats(napi_env env, napi_callback_info info) {
+  napi_value thisv, o;
+  NAPI_OK(napi_get_cb_info(env, info, NULL, NULL, &thisv, NULL));
+  port_t *p;
+  NAPI_OK(napi_unwrap(env, thisv, (void **)&p));
+  if (p->kind == KIND_PACKET && p->fd >= 0) {
+    struct tpacket_stats st;
+    socklen_t sl = sizeof st;
+    if (getsockopt(p->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0) p->c.rx_dropped += st.tp_drops;
+  }
+  NAPI_OK(napi_create_object(env, &o));
+  set_num(env, o, "rxPackets", p->c.rx_packets);
+  set_num(env, o, "rxBytes", p->c.rx_bytes);
+  set_num(env, o, "rxDropped", p->c.rx_dropped);
+  set_num(env, o, "rxErrors", p->c.rx_errors);
+  set_num(env, o, "txPackets", p->c.tx_packets);
+  set_num(env, o, "txBytes", p->c.tx_bytes);
+  set_num(env, o, "txDropped", p->c.tx_dropped);
+  set_num(env, o, "txErrors", p->c.tx_errors);
+  return o;
+}
+
+/* ---- open --------------------------------------------------------------------------------------- */
+
+static int open_tap(const char *name, int vnet, int *created, char *actual) {
+  int existed = if_nametoindex(name) != 0;
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
+  snprintf(ifr.ifr_name, IF_NAMESIZE, "%s", (const char *)(name));
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  if (vnet) {
+    unsigned off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+#if defined(TUN_F_USO4) && defined(TUN_F_USO6)
+    if (ioctl(fd, TUNSETOFFLOAD, off | TUN_F_USO4 | TUN_F_USO6) < 0)
+#endif
+      if (ioctl(fd, TUNSETOFFLOAD, off) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+      }
+    int sz = VNET_HDR_LEN;
+    ioctl(fd, TUNSETVNETHDRSZ, &sz);
+  }
+  snprintf(actual, IF_NAMESIZE, "%s", (const char *)(ifr.ifr_name));
+  *created = !existed;
+  return fd;
+}
+
+static int open_packet(const char *name, int vnet, int *ifindex) {
+  unsigned idx = if_nametoindex(name);
+  if (idx == 0) return -ENODEV;
+  /* protocol 0 until bind: the socket sees no traffic from other interfaces meanwhile */
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1, e;
+  if (vnet && setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) goto fail;
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) goto fail;
+#ifdef PACKET_IGNORE_OUTGOING
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+#endif
+  setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+  int buf = 8 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) < 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = (int)idx;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) goto fail;
+  struct packet_mreq mr;
+  memset(&mr, 0, sizeof mr);
+  mr.mr_ifindex = (int)idx;
+  mr.mr_type = PACKET_MR_PROMISC;
+  if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0) goto fail;
+  *ifindex = (int)idx;
+  return fd;
+fail:
+  e = errno;
+  close(fd);
+  return -e;
+}
+
+static int if_info(const char *name, int *mtu, uint8_t mac[6], int *flags) {
+  int s = ctl_fd();
+  if (s < 0) return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, IF_NAMESIZE, "%s", (const char *)(name));
+  int rc = 0;
+  if (ioctl(s, SIOCGIFMTU, &ifr) < 0) rc = -errno;
+  else *mtu = ifr.ifr_mtu;
+  if (!rc && ioctl(s, SIOCGIFHWADDR, &ifr) < 0) rc = -errno;
+  else if (!rc) memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+  if (!rc && ioctl(s, SIOCGIFFLAGS, &ifr) < 0) rc = -errno;
+  else if (!rc) *flags = ifr.ifr_flags;
+  close(s);
+  return rc;
+}
+
+/* new NativePort(kind: 'tap'|'interface', name, {vnetHdr, up, maxFrame}) */
+static napi_value port_ctor(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], thisv;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, &thisv, NULL));
+  char kind[16], name[IF_NAMESIZE + 8];
+  if (argc < 3 || get_string(env, argv[0], kind, sizeof kind) < 0 || get_string(env, argv[1], name, sizeof name) < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "NativePort(kind, name, options)");
+    return NULL;
+  }
+  if (strlen(name) == 0 || strlen(name) >= IF_NAMESIZE) {
+    napi_throw_range_error(env, "ERR_TINFLOW_BAD_NAME", "interface names are 1 to 15 bytes");
+    return NULL;
+  }
+  int vnet = get_bool_prop(env, argv[2], "vnetHdr", 0);
+  int up = get_bool_prop(env, argv[2], "up", 1);
+  port_t *p = calloc(1, sizeof *p);
+  if (!p) {
+    napi_throw_error(env, "ERR_TINFLOW_PORTIO", "out of memory");
+    return NULL;
+  }
+  p->env = env;
+  p->vnet = vnet;
+  p->fd = -1;
+  int created = 0, fd;
+  char actual[IF_NAMESIZE] = {0};
+  if (strcmp(kind, "tap") == 0) {
+    p->kind = KIND_TAP;
+    fd = open_tap(name, vnet, &created, actual);
+    if (fd < 0) { free(p); return throw_errno(env, -fd, "cannot open TAP", name); }
+    snprintf(p->name, IF_NAMESIZE, "%s", (const char *)(actual));
+    p->ifindex = (int)if_nametoindex(p->name);
+    if (up) {
+      int rc = set_up(p->name);
+      if (rc < 0) { close(fd); free(p); return throw_errno(env, -rc, "cannot bring up TAP", name); }
+    }
+  } else if (strcmp(kind, "interface") == 0) {
+    p->kind = KIND_PACKET;
+    fd = open_packet(name, vnet, &p->ifindex);
+    if (fd < 0) { free(p); return throw_errno(env, -fd, "cannot open interface", name); }
+    snprintf(p->name, IF_NAMESIZE, "%s", (const char *)(name));
+  } else {
+    free(p);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "kind must be 'tap' or 'interface'");
+    return NULL;
+  }
+  p->fd = fd;
+  int mtu = 1500, flags = 0;
+  uint8_t mac[6] = {0};
+  if_info(p->name, &mtu, mac, &flags);
+  /* a slot holds the largest frame the port can see: 64 KiB with GSO, else a 9216-byte jumbo frame (or
+   * the MTU if larger) with its headers, so that an MTU raised after opening still fits */
+  p->cap = vnet ? 65536 + 64 : (size_t)(mtu > 9216 ? mtu : 9216) + 64;
+  p->slot = (SLOT_HEAD + p->cap + 63) & ~(size_t)63;
+  napi_value slab_ab, lens_ab, offs_ab, slab, lens, offs;
+  void *data;
+  if (napi_create_arraybuffer(env, p->slot * RX_BATCH, &data, &slab_ab) != napi_ok) {
+    close(fd);
+    free(p);
+    napi_throw_error(env, "ERR_TINFLOW_PORTIO", "cannot allocate the receive slab");
+    return NULL;
+  }
+  p->slab = data;
+  NAPI_OK(napi_create_typedarray(env, napi_uint8_array, p->slot * RX_BATCH, slab_ab, 0, &slab));
+  NAPI_OK(napi_create_arraybuffer(env, RX_BATCH * 4, &data, &lens_ab));
+  p->lens = data;
+  NAPI_OK(napi_create_typedarray(env, napi_uint32_array, RX_BATCH, lens_ab, 0, &lens));
+  NAPI_OK(napi_create_arraybuffer(env, RX_BATCH * 4, &data, &offs_ab));
+  p->offs = data;
+  NAPI_OK(napi_create_typedarray(env, napi_uint32_array, RX_BATCH, offs_ab, 0, &offs));
+  NAPI_OK(napi_create_reference(env, slab_ab, 1, &p->slab_ref));
+  NAPI_OK(napi_create_reference(env, lens, 1, &p->lens_ref));
+  NAPI_OK(napi_create_reference(env, offs, 1, &p->offs_ref));
+  napi_value rname;
+  NAPI_OK(napi_create_string_utf8(env, "tinflow:port", NAPI_AUTO_LENGTH, &rname));
+  NAPI_OK(napi_async_init(env, NULL, rname, &p->actx));
+  NAPI_OK(napi_wrap(env, thisv, p, finalize_port, NULL, &p->self));
+  napi_set_named_property(env, thisv, "rxSlab", slab);
+  napi_set_named_property(env, thisv, "rxLens", lens);
+  napi_set_named_property(env, thisv, "rxOffs", offs);
+  napi_value v;
+  napi_create_string_utf8(env, p->name, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, thisv, "name", v);
+  napi_create_int32(env, p->ifindex, &v);
+  napi_set_named_property(env, thisv, "ifindex", v);
+  napi_create_int32(env, mtu, &v);
+  napi_set_named_property(env, thisv, "mtu", v);
+  napi_create_int32(env, flags, &v);
+  napi_set_named_property(env, thisv, "flags", v);
+  napi_get_boolean(env, created, &v);
+  napi_set_named_property(env, thisv, "created", v);
+  napi_get_boolean(env, vnet, &v);
+  napi_set_named_property(env, thisv, "vnetHdr", v);
+  napi_create_uint32(env, (uint32_t)p->slot, &v);
+  napi_set_named_property(env, thisv, "slotSize", v);
+  char macs[18];
+  snprintf(macs, sizeof macs, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+  napi_create_string_utf8(env, macs, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, thisv, "hwAddr", v);
+  return thisv;
+}
+
+/* ---- link watcher (rtnetlink) ------------------------------------------------------------------- */
+
+typedef struct {
+  napi_env env;
+  napi_ref cb, self;
+  napi_async_context actx;
+  uv_poll_t poll;
+  int fd;
+  int active;
+} watcher_t;
+
+static void watcher_deliver(watcher_t *w, int type, int ifindex, const char *name, unsigned flags) {
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, self, args[4], result;
+  if (napi_get_reference_value(env, w->cb, &cb) == napi_ok && napi_get_reference_value(env, w->self, &self) == napi_ok) {
+    napi_create_string_utf8(env, type == RTM_DELLINK ? "del" : "new", NAPI_AUTO_LENGTH, &args[0]);
+    napi_create_int32(env, ifindex, &args[1]);
+    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &args[2]);
+    napi_create_uint32(env, flags, &args[3]);
+    if (napi_make_callback(env, w->actx, self, cb, 4, args, &result) == napi_pending_exception) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_netlink(uv_poll_t *h, int status, int events) {
+  watcher_t *w = (watcher_t *)h->data;
+  if (!w->active) return;
+  if (status < 0) {
+    int err = 0;
+    socklen_t sl = sizeof err;
+    getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &sl); /* ENOBUFS: events were lost; keep going */
+    uv_poll_start(&w->poll, UV_READABLE, on_netlink);
+    return;
+  }
+  char buf[16384] __attribute__((aligned(8)));
+  for (int rounds = 0; rounds < 16; rounds++) {
+    ssize_t n = recv(w->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) break;
+    for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_type != RTM_NEWLINK && nh->nlmsg_type != RTM_DELLINK) continue;
+      struct ifinfomsg *ifi = NLMSG_DATA(nh);
+      char name[IF_NAMESIZE] = {0};
+      int alen = (int)IFLA_PAYLOAD(nh);
+      for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        if (a->rta_type == IFLA_IFNAME) snprintf(name, IF_NAMESIZE, "%s", (const char *)(RTA_DATA(a)));
+      }
+      watcher_deliver(w, nh->nlmsg_type, ifi->ifi_index, name, ifi->ifi_flags);
+      if (!w->active) return;
+    }
+  }
+}
+
+static void on_watcher_closed(uv_handle_t *h) {
+  watcher_t *w = (watcher_t *)h->data;
+  close(w->fd);
+  free(w);
+}
+
+static napi_value watcher_close(napi_env env, napi_callback_info info) {
+  napi_value thisv;
+  NAPI_OK(napi_get_cb_info(env, info, NULL, NULL, &thisv, NULL));
+  watcher_t *w;
+  if (napi_remove_wrap(env, thisv, (void **)&w) != napi_ok || !w) return NULL;
+  w->active = 0;
+  uv_poll_stop(&w->poll);
+  napi_delete_reference(env, w->cb);
+  napi_delete_reference(env, w->self);
+  napi_async_destroy(env, w->actx);
+  uv_close((uv_handle_t *)&w->poll, on_watcher_closed);
+  return NULL;
+}
+
+/* watchLinks(cb(type: 'new'|'del', ifindex, name, flags)) → { close() } */
+static napi_value watch_links(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype t = napi_undefined;
+  if (argc > 0) napi_typeof(env, argv[0], &t);
+  if (t != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "watchLinks: expects a callback");
+    return NULL;
+  }
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return throw_errno(env, errno, "cannot open", "rtnetlink");
+  struct sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, e, "cannot bind", "rtnetlink");
+  }
+  watcher_t *w = calloc(1, sizeof *w);
+  w->env = env;
+  w->fd = fd;
+  w->active = 1;
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &w->poll, fd);
+  w->poll.data = w;
+  napi_value obj, fn, rname;
+  napi_create_object(env, &obj);
+  napi_create_function(env, "close", NAPI_AUTO_LENGTH, watcher_close, NULL, &fn);
+  napi_set_named_property(env, obj, "close", fn);
+  napi_wrap(env, obj, w, NULL, NULL, NULL);
+  napi_create_reference(env, argv[0], 1, &w->cb);
+  napi_create_reference(env, obj, 1, &w->self);
+  napi_create_string_utf8(env, "tinflow:links", NAPI_AUTO_LENGTH, &rname);
+  napi_async_init(env, NULL, rname, &w->actx);
+  uv_poll_start(&w->poll, UV_READABLE, on_netlink);
+  return obj;
+}
+
+/* ---- misc --------------------------------------------------------------------------------------- */
+
+/* linkInfo(name) → { ifindex, mtu, hwAddr, flags } or null when there is no such interface */
+static napi_value link_info(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], o, v;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IF_NAMESIZE + 8];
+  if (argc < 1 || get_string(env, argv[0], name, sizeof name) < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "linkInfo(name)");
+    return NULL;
+  }
+  unsigned idx = if_nametoindex(name);
+  if (idx == 0) {
+    napi_get_null(env, &o);
+    return o;
+  }
+  int mtu = 0, flags = 0;
+  uint8_t mac[6] = {0};
+  if_info(name, &mtu, mac, &flags);
+  napi_create_object(env, &o);
+  napi_create_uint32(env, idx, &v);
+  napi_set_named_property(env, o, "ifindex", v);
+  napi_create_int32(env, mtu, &v);
+  napi_set_named_property(env, o, "mtu", v);
+  napi_create_int32(env, flags, &v);
+  napi_set_named_property(env, o, "flags", v);
+  char macs[18];
+  snprintf(macs, sizeof macs, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+  napi_create_string_utf8(env, macs, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "hwAddr", v);
+  return o;
+}
+
+/* toPlainFrames(frame: Buffer, hdr: Buffer) → Buffer[]: software checksum completion / segmentation */
+static napi_value to_plain_frames(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], arr;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *f, *h;
+  size_t flen, hlen;
+  if (argc < 2 || napi_get_buffer_info(env, argv[0], (void **)&f, &flen) != napi_ok ||
+      napi_get_buffer_info(env, argv[1], (void **)&h, &hlen) != napi_ok || hlen < (size_t)VNET_HDR_LEN) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "toPlainFrames(frame: Buffer, hdr: Buffer of 10 bytes)");
+    return NULL;
+  }
+  size_t cap = flen * 2 + 65536;
+  uint8_t *out = malloc(cap);
+  uint32_t lens[MAX_SEGS];
+  struct virtio_net_hdr hdr;
+  memcpy(&hdr, h, sizeof hdr);
+  int k = gso_to_frames(f, flen, &hdr, out, cap, lens, MAX_SEGS);
+  if (k < 0) {
+    free(out);
+    char msg[96];
+    snprintf(msg, sizeof msg, "cannot segment this frame: %s", strerror(-k));
+    napi_throw_error(env, "ERR_TINFLOW_GSO", msg);
+    return NULL;
+  }
+  NAPI_OK(napi_create_array_with_length(env, (size_t)k, &arr));
+  size_t o = 0;
+  for (int i = 0; i < k; i++) {
+    napi_value b;
+    void *d;
+    napi_create_buffer_copy(env, lens[i], out + o, &d, &b);
+    napi_set_element(env, arr, (uint32_t)i, b);
+    o += lens[i];
+  }
+  free(out);
+  return arr;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"start", NULL, port_start, NULL, NULL, NULL, napi_default_method, NULL},
+      {"stop", NULL, port_stop, NULL, NULL, NULL, napi_default_method, NULL},
+      {"send", NULL, port_send, NULL, NULL, NULL, napi_default_method, NULL},
+      {"sendFrom", NULL, port_send_from, NULL, NULL, NULL, napi_default_method, NULL},
+      {"stats", NULL, port_stats, NULL, NULL, NULL, napi_default_method, NULL},
+      {"close", NULL, port_close, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  napi_value ctor, fn;
+  napi_define_class(env, "NativePort", NAPI_AUTO_LENGTH, port_ctor, NULL, sizeof methods / sizeof methods[0], methods, &ctor);
+  napi_set_named_property(env, exports, "NativePort", ctor);
+  napi_create_function(env, "watchLinks", NAPI_AUTO_LENGTH, watch_links, NULL, &fn);
+  napi_set_named_property(env, exports, "watchLinks", fn);
+  napi_create_function(env, "linkInfo", NAPI_AUTO_LENGTH, link_info, NULL, &fn);
+  napi_set_named_property(env, exports, "linkInfo", fn);
+  napi_create_function(env, "toPlainFrames", NAPI_AUTO_LENGTH, to_plain_frames, NULL, &fn);
+  napi_set_named_property(env, exports, "toPlainFrames", fn);
+  napi_value hl;
+  napi_create_int32(env, VNET_HDR_LEN, &hl);
+  napi_set_named_property(env, exports, "VNET_HDR_LEN", hl);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,290 @@
+/**
+ * Port I/O against the real kernel: TAP devices and veths (AF_PACKET) with their far ends in network
+ * namespaces of their own. A forwarder joins a veth and a TAP; peers inside the namespaces send and
+ * receive raw frames, and real TCP stacks move data through it, with and without offloads.
+ * Needs root (CI runs as root).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { type NativeFramePort, PortIoError, openInterface, openTap } from '../../switch/portio/index.js';
+import { Lab, Peer, inNs, ip } from './netns.js';
+
+const ETHERTYPE = 0x88b5; // IEEE local experimental
+
+function testFrame(size: number, seq: number, dir: number): Buffer {
+  const f = Buffer.alloc(size);
+  Buffer.from('02000000aa01', 'hex').copy(f, 0);
+  Buffer.from('02000000bb02', 'hex').copy(f, 6);
+  f.writeUInt16BE(ETHERTYPE, 12);
+  f.writeUInt16BE(size, 14);
+  f.writeUInt32BE(seq, 16);
+  f[20] = dir;
+  for (let i = 21; i < size; i++) f[i] = (i * 7 + seq + dir) & 0xff;
+  return f;
+}
+
+const ours = (f: Buffer): boolean => f.length >= 14 && f.readUInt16BE(12) === ETHERTYPE;
+
+function forward(a: NativeFramePort, b: NativeFramePort): void {
+  a.start((batch) => b.sendFrom(a, batch.count));
+  b.start((batch) => a.sendFrom(b, batch.count));
+}
+
+function quietIpv6(ns: string): void {
+  inNs(ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1');
+  inNs(ns, 'sysctl', '-qw', 'net.ipv6.conf.default.disable_ipv6=1');
+}
+
+/**
+ * Lab: n1 holds the veth end p1 (its twin h1 stays in the root namespace for the switch side);
+ * n2 holds the TAP t that the switch side created. The forwarder joins h1 and t.
+ */
+async function setup(tag: string, offloadVeth: boolean, offloadTap: boolean, mtu = 1500) {
+  const lab = new Lab(tag);
+  const n1 = lab.ns('n1');
+  const n2 = lab.ns('n2');
+  quietIpv6(n1);
+  quietIpv6(n2);
+  const h1 = lab.name('h1');
+  const p1 = lab.name('p1');
+  const t = lab.name('t');
+  ip('link', 'add', h1, 'type', 'veth', 'peer', 'name', p1);
+  ip('link', 'set', h1, 'up');
+  if (mtu !== 1500) for (const l of [h1, p1]) ip('link', 'set', l, 'mtu', String(mtu));
+  lab.move(p1, n1, '10.77.0.1/24');
+  const a = openInterface(h1, { offload: offloadVeth });
+  const b = openTap(t, { offload: offloadTap });
+  if (mtu !== 1500) ip('link', 'set', t, 'mtu', String(mtu));
+  lab.move(t, n2, '10.77.0.2/24');
+  forward(a, b);
+  const cleanup = () => {
+    a.close();
+    b.close();
+    try {
+      ip('link', 'del', h1);
+    } catch {
+      /* deleted with n1 */
+    }
+    lab.cleanup();
+  };
+  return { lab, n1, n2, p1, t, a, b, cleanup };
+}
+
+describe('frames of every size cross a veth ↔ TAP forwarder intact, both ways', () => {
+  let env: Awaited<ReturnType<typeof setup>>;
+  beforeAll(async () => {
+    env = await setup('fs', false, false);
+  });
+  afterAll(() => env?.cleanup());
+
+  it('60..1514 bytes, veth side → TAP side and back, in order', async () => {
+    const peer1 = new Peer(env.lab, env.n1, env.p1);
+    const peer2 = new Peer(env.lab, env.n2, env.t);
+    await Promise.all([peer1.ready(), peer2.ready()]);
+    const sizes = Array.from({ length: 1514 - 60 + 1 }, (_, i) => 60 + i);
+    for (const s of sizes) peer1.send(testFrame(s, s, 1));
+    for (const s of sizes) peer2.send(testFrame(s, s, 2));
+    const got2 = () => peer2.received.filter((r) => ours(r.frame));
+    const got1 = () => peer1.received.filter((r) => ours(r.frame));
+    expect(await peer2.until(() => got2().length >= sizes.length, 20_000)).toBe(true);
+    expect(await peer1.until(() => got1().length >= sizes.length, 20_000)).toBe(true);
+    expect(got2().map((r) => r.frame)).toEqual(sizes.map((s) => testFrame(s, s, 1)));
+    expect(got1().map((r) => r.frame)).toEqual(sizes.map((s) => testFrame(s, s, 2)));
+    expect(env.a.counters().rxPackets).toBeGreaterThanOrEqual(sizes.length);
+    expect(env.b.counters().txPackets).toBeGreaterThanOrEqual(sizes.length);
+    peer1.quit();
+    peer2.quit();
+  });
+
+  it('a VLAN tag the kernel accelerated is put back', async () => {
+    const peer1 = new Peer(env.lab, env.n1, env.p1);
+    const peer2 = new Peer(env.lab, env.n2, env.t);
+    await Promise.all([peer1.ready(), peer2.ready()]);
+    const f = Buffer.alloc(100, 0x5a);
+    Buffer.from('02000000aa0102000000bb02810000650800', 'hex').copy(f, 0); // VLAN 101, then IPv4 type
+    peer1.send(f);
+    expect(await peer2.until(() => peer2.received.some((r) => r.frame.readUInt16BE(12) === 0x8100))).toBe(true);
+    const got = peer2.received.find((r) => r.frame.readUInt16BE(12) === 0x8100);
+    expect(got?.frame.subarray(0, f.length)).toEqual(f);
+    peer1.quit();
+    peer2.quit();
+  });
+});
+
+describe('jumbo frames (MTU 9000) cross intact', () => {
+  let env: Awaited<ReturnType<typeof setup>>;
+  beforeAll(async () => {
+    env = await setup('jb', false, false, 9000);
+  });
+  afterAll(() => env?.cleanup());
+
+  it('1515..9014 bytes both ways', async () => {
+    const peer1 = new Peer(env.lab, env.n1, env.p1);
+    const peer2 = new Peer(env.lab, env.n2, env.t);
+    await Promise.all([peer1.ready(), peer2.ready()]);
+    const sizes = [1515, 2048, 4000, 8192, 9000, 9014];
+    for (const s of sizes) peer1.send(testFrame(s, s, 1));
+    for (const s of sizes) peer2.send(testFrame(s, s, 2));
+    const got2 = () => peer2.received.filter((r) => ours(r.frame)).map((r) => r.frame);
+    const got1 = () => peer1.received.filter((r) => ours(r.frame)).map((r) => r.frame);
+    expect(await peer2.until(() => got2().length >= sizes.length)).toBe(true);
+    expect(await peer1.until(() => got1().length >= sizes.length)).toBe(true);
+    expect(got2()).toEqual(sizes.map((s) => testFrame(s, s, 1)));
+    expect(got1()).toEqual(sizes.map((s) => testFrame(s, s, 2)));
+    peer1.quit();
+    peer2.quit();
+  });
+});
+
+/** Moves `bytes` over TCP from n1 to n2 through the forwarder; returns both sides' SHA-256. */
+async function tcpTransfer(n1: string, n2: string, bytes: number): Promise<{ sent: string; received: string; n: number }> {
+  const server = spawn('ip', ['netns', 'exec', n2, process.execPath, '-e', `
+    const h = require('crypto').createHash('sha256'); let n = 0;
+    const s = require('net').createServer((c) => { c.on('data', (d) => { h.update(d); n += d.length; });
+      c.on('end', () => { process.stdout.write(JSON.stringify({ received: h.digest('hex'), n })); s.close(); }); });
+    s.listen(5999, '10.77.0.2', () => process.stderr.write('listening\\n'));`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await once(server.stderr, 'data');
+  const client = spawn('ip', ['netns', 'exec', n1, process.execPath, '-e', `
+    const crypto = require('crypto'); const h = crypto.createHash('sha256');
+    const c = require('net').connect(5999, '10.77.0.2', () => {
+      let left = ${bytes};
+      const more = () => { while (left > 0) { const chunk = crypto.randomBytes(Math.min(65536, left)); left -= chunk.length; h.update(chunk);
+        if (!c.write(chunk)) return c.once('drain', more); } c.end(() => process.stdout.write(h.digest('hex'))); };
+      more(); });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let sent = '';
+  let out = '';
+  client.stdout.on('data', (d: Buffer) => (sent += d.toString()));
+  server.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => {
+    client.kill();
+    server.kill();
+  }, 30_000);
+  await Promise.all([once(client, 'close'), once(server, 'close')]);
+  clearTimeout(timer);
+  const r = JSON.parse(out || '{"received":"","n":0}') as { received: string; n: number };
+  return { sent, received: r.received, n: r.n };
+}
+
+describe.each([
+  ['offload on both ports (GSO passes through)', true, true],
+  ['offload veth → plain TAP (software segmentation and checksums)', true, false],
+  ['no offload, hosts with tx checksum offload off', false, false],
+])('real TCP through the forwarder: %s', (_name, offVeth, offTap) => {
+  let env: Awaited<ReturnType<typeof setup>>;
+  beforeAll(async () => {
+    env = await setup('tc', offVeth, offTap);
+    if (!offVeth) inNs(env.n1, 'ethtool', '-K', env.p1, 'tx', 'off');
+  });
+  afterAll(() => env?.cleanup());
+
+  it('16 MiB arrive intact', async () => {
+    const r = await tcpTransfer(env.n1, env.n2, 16 << 20);
+    expect(r.n).toBe(16 << 20);
+    expect(r.received).toBe(r.sent);
+    if (offVeth && !offTap) expect(env.b.counters().txPackets).toBeGreaterThan(env.a.counters().rxPackets);
+  });
+});
+
+describe('an interface that vanishes, link state, idle CPU', () => {
+  it('reports link down/up, then "gone" when deleted, without an exception or spinning', async () => {
+    const lab = new Lab('vn');
+    const a = lab.name('a');
+    const b = lab.name('b');
+    try {
+      lab.veth(a, b);
+      const port = openInterface(a);
+      const states: boolean[] = [];
+      port.on('link', (s: { up: boolean }) => states.push(s.up));
+      port.start(() => {});
+      ip('link', 'set', a, 'down');
+      await new Promise((r) => setTimeout(r, 300));
+      ip('link', 'set', a, 'up');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(states.slice(0, 2)).toEqual([false, true]);
+      const gone = once(port, 'gone');
+      ip('link', 'del', a);
+      const [reason] = (await Promise.race([gone, new Promise((_, rej) => setTimeout(() => rej(new Error('no gone event')), 3000))])) as [string];
+      expect(reason).toMatch(/deleted|disappeared/);
+      expect(port.closed).toBe(true);
+      const before = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 1000));
+      const used = process.cpuUsage(before);
+      expect((used.user + used.system) / 1000).toBeLessThan(100);
+      expect(port.counters().rxErrors).toBeGreaterThanOrEqual(0);
+    } finally {
+      lab.cleanup();
+    }
+  });
+
+  it('a TAP deleted from outside reports "gone" and stops', async () => {
+    const lab = new Lab('tg');
+    const t = openTap(lab.name('t'));
+    const gone = once(t, 'gone');
+    t.start(() => {});
+    ip('link', 'del', lab.name('t'));
+    const [reason] = (await Promise.race([gone, new Promise((_, rej) => setTimeout(() => rej(new Error('no gone event')), 3000))])) as [string];
+    expect(reason).toMatch(/disappeared/);
+    expect(t.closed).toBe(true);
+    const before = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 500));
+    const used = process.cpuUsage(before);
+    expect((used.user + used.system) / 1000).toBeLessThan(100);
+  });
+
+  it('two started ports with no traffic use next to no CPU', async () => {
+    const lab = new Lab('id');
+    try {
+      lab.veth(lab.name('a'), lab.name('b'));
+      const p = openInterface(lab.name('a'));
+      const t = openTap(lab.name('t'));
+      p.start(() => {});
+      t.start(() => {});
+      const before = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 2000));
+      const used = process.cpuUsage(before);
+      expect((used.user + used.system) / 1000).toBeLessThan(100); // ms in 2 s
+      p.close();
+      t.close();
+      await new Promise((r) => setTimeout(r, 50)); // the fd is closed once libuv has let go of it
+      expect(ip('link', 'show').includes(lab.name('t'))).toBe(false); // the TAP it created is gone
+    } finally {
+      lab.cleanup();
+    }
+  });
+});
+
+describe('clear errors', () => {
+  it('no such interface', () => {
+    const e = catchErr(() => openInterface('nosuchif0'));
+    expect(e.message).toMatch(/cannot open interface nosuchif0: No such device \(no such interface\)/);
+    expect((e as Error & { code?: string }).code).toBe('ENODEV');
+  });
+  it('a name longer than 15 bytes', () => {
+    expect(() => openTap('a-very-long-tap-name')).toThrow(/1 to 15 bytes/);
+  });
+  it('device busy: a TAP already attached', () => {
+    const lab = new Lab('bz');
+    const t = openTap(lab.name('t'));
+    try {
+      const e = catchErr(() => openTap(lab.name('t')));
+      expect(e.message).toMatch(/busy/);
+      expect((e as Error & { code?: string }).code).toBe('EBUSY');
+    } finally {
+      t.close();
+    }
+  });
+  it('PortIoError names what is missing', () => {
+    const e = new PortIoError('ENOADDON', 'x');
+    expect(e.code).toBe('ENOADDON');
+  });
+});
+
+function catchErr(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error');
+}

@@ -5,7 +5,7 @@
  * Needs root (CI runs as root).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { type NativeFramePort, PortIoError, openInterface, openTap } from '../../switch/portio/index.js';
 import { Lab, Peer, inNs, ip } from './netns.js';
@@ -260,6 +260,21 @@ describe('clear errors', () => {
     expect(e.message).toMatch(/cannot open interface nosuchif0: No such device \(no such interface\)/);
     expect((e as Error & { code?: string }).code).toBe('ENODEV');
   });
+  it('no permission: an unprivileged user cannot create a TAP or open an interface', () => {
+    const script = `
+      const addon = require('${process.cwd()}/switch/portio/build/Release/portio.node');
+      for (const [kind, name] of [['tap', 'tfnoperm0'], ['interface', 'lo']]) {
+        try { new addon.NativePort(kind, name, { vnetHdr: false, up: true }); console.log('opened'); }
+        catch (e) { console.log(e.code + ' ' + e.message); }
+      }`;
+    const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script], {
+      encoding: 'utf8',
+    });
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(l).toMatch(/^E(PERM|ACCES) .*needs root or CAP_NET_ADMIN\/CAP_NET_RAW/);
+  });
+
   it('a name longer than 15 bytes', () => {
     expect(() => openTap('a-very-long-tap-name')).toThrow(/1 to 15 bytes/);
   });

@@ -4,12 +4,16 @@
  */
 import { codecMain } from './codec-cli.js';
 import { demoMain } from './demo.js';
+import { switchMain } from './switch-cli.js';
+import { switchctlMain } from '../switch/ctl.js';
 
 const USAGE = `usage: tinflow <command> [options]
 
 commands:
   codec decode [--hex HEX]   OpenFlow 1.3 bytes (stdin, or --hex) → one Ryu-JSON object per line
   codec encode               Ryu-JSON (one object per line, or a JSON array) on stdin → one hex line each
+  switch --name NAME ...     the OpenFlow 1.3 switch (tinflow switch --help)
+  switchctl --ctl SOCKET ... dump-flows, dump-ports, trace IN_PORT FRAME on a running switch
   demo                       a short tour of what tinflow can do so far
 
 Run "tinflow <command> --help" for a command's options.
@@ -22,6 +26,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return codecMain(rest);
     case 'demo':
       return demoMain(rest);
+    case 'switch':
+      return switchMain(rest);
+    case 'switchctl':
+      return switchctlMain(rest);
     case undefined:
     case '-h':
     case '--help':

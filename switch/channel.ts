@@ -1,0 +1,451 @@
+/**
+ * The OpenFlow channel (OF1.3 §6.3, §7.3.4): the switch's connections to its controllers.
+ *
+ * Active `tcp:HOST:PORT` / `ssl:HOST:PORT` connections are redialled with exponential backoff (1 s
+ * doubling to 8 s, as OVS); passive `ptcp:PORT[:IP]` / `pssl:PORT[:IP]` listeners accept any number of
+ * controllers. Each connection: hello version negotiation (bitmaps included), echo replies, an
+ * inactivity probe (an echo request after `probeInterval` of silence, disconnect after another),
+ * roles (equal / master / slave with generation ids; a new master demotes the old one), the
+ * asynchronous-message configuration (get/set async) and the spec's filtering of packet-in,
+ * port-status and flow-removed by role and reason, barrier (requests are handled in order and
+ * synchronously, so everything earlier is done when the reply goes out), and error replies carrying
+ * the first 64 bytes of the offending request. Every other request goes to the datapath's handler.
+ */
+import { EventEmitter } from 'node:events';
+import { type Server, type Socket, createConnection, createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import * as tls from 'node:tls';
+import {
+  Framer,
+  type OFPMessage,
+  OFPBRC,
+  OFPCodecError,
+  OFPCR_ROLE,
+  OFPET,
+  OFPHFC,
+  OFPRRFC,
+  OFPT,
+  decode,
+  encode,
+} from '../openflow/index.js';
+import { OFPError } from './errors.js';
+
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+export type Target =
+  | { readonly kind: 'tcp' | 'ssl'; readonly host: string; readonly port: number }
+  | { readonly kind: 'ptcp' | 'pssl'; readonly host: string; readonly port: number };
+
+/** Parses `tcp:IP:PORT`, `ssl:IP:PORT`, `ptcp:PORT[:IP]`, `pssl:PORT[:IP]`. */
+export function parseTarget(s: string): Target {
+  const bad = (why: string): never => {
+    throw new Error(`bad controller target ${JSON.stringify(s)}: ${why} (expected tcp:IP:PORT, ssl:IP:PORT, ptcp:PORT[:IP] or pssl:PORT[:IP])`);
+  };
+  const [kind, ...rest] = s.split(':');
+  const portOf = (p: string | undefined): number => {
+    const n = Number(p);
+    if (!p || !Number.isInteger(n) || n < 0 || n > 65535) bad(`port ${JSON.stringify(p ?? '')} is not 0..65535`);
+    return n;
+  };
+  if (kind === 'tcp' || kind === 'ssl') {
+    if (rest.length < 2) bad('needs a host and a port');
+    const port = portOf(rest[rest.length - 1]);
+    const host = rest.slice(0, -1).join(':').replace(/^\[|\]$/g, '');
+    if (!host) bad('empty host');
+    return { kind, host, port };
+  }
+  if (kind === 'ptcp' || kind === 'pssl') {
+    if (rest.length < 1 || rest.length > 9) bad('needs a port');
+    const port = portOf(rest[0]);
+    const host = rest.length > 1 ? rest.slice(1).join(':').replace(/^\[|\]$/g, '') : '0.0.0.0';
+    return { kind, host, port };
+  }
+  return bad(`unknown kind ${JSON.stringify(kind)}`);
+}
+
+export type AsyncKind = 'packet_in' | 'port_status' | 'flow_removed';
+
+/** One controller connection, as the datapath's handler sees it. */
+export interface ControllerConnection {
+  readonly id: string;
+  readonly role: number;
+  send(msg: OFPMessage): void;
+}
+
+export interface ChannelHandler {
+  /** Handles one request and returns the replies; throws OFPError (or OFPCodecError) to answer with an error. */
+  handle(msg: OFPMessage, conn: ControllerConnection): OFPMessage[];
+}
+
+export interface ChannelOptions {
+  readonly targets: readonly Target[];
+  readonly handler: ChannelHandler;
+  readonly log: Logger;
+  readonly tls?: TlsFiles;
+  /** Seconds of silence before an echo request; as long again before giving up. Default 5. */
+  readonly probeInterval?: number;
+  readonly maxBackoff?: number;
+}
+
+/** Messages a slave may not send (OF1.3 §6.3.5). */
+const SLAVE_FORBIDDEN: ReadonlySet<string> = new Set([
+  'OFPFlowMod', 'OFPGroupMod', 'OFPPortMod', 'OFPTableMod', 'OFPMeterMod', 'OFPPacketOut',
+]);
+
+/** Default async masks per spec §7.3.10: [master/equal, slave]. */
+const DEFAULT_ASYNC = {
+  packet_in: [0x3, 0x0] as [number, number],
+  port_status: [0x7, 0x7] as [number, number],
+  flow_removed: [0xf, 0x0] as [number, number],
+};
+
+const HELLO: OFPMessage = { type: 'OFPHello', xid: 0, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] };
+
+class Connection implements ControllerConnection {
+  role: number = OFPCR_ROLE.EQUAL;
+  helloDone = false;
+  async = { packet_in: [...DEFAULT_ASYNC.packet_in], port_status: [...DEFAULT_ASYNC.port_status], flow_removed: [...DEFAULT_ASYNC.flow_removed] };
+  private readonly framer = new Framer();
+  private lastRx = Date.now();
+  private probeSent = false;
+  private timer: NodeJS.Timeout | undefined;
+  private xid = 0x10000000;
+  closed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly sock: Socket,
+    private readonly channel: Channel,
+  ) {
+    sock.setNoDelay(true);
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('error', (err) => this.channel.log.warn({ conn: id, err: err.message }, 'controller connection error'));
+    sock.on('close', () => this.onClose());
+    this.send(HELLO);
+    const probe = this.channel.probeMs;
+    this.timer = setInterval(() => this.probe(), Math.max(200, probe / 2));
+    this.timer.unref();
+  }
+
+  private nextXid(): number {
+    this.xid = (this.xid + 1) >>> 0;
+    return this.xid;
+  }
+
+  private probe(): void {
+    const idle = Date.now() - this.lastRx;
+    if (idle > 2 * this.channel.probeMs) {
+      this.channel.log.warn({ conn: this.id, idleMs: idle }, 'no reply to echo request: disconnecting');
+      this.close();
+    } else if (idle > this.channel.probeMs && !this.probeSent) {
+      this.probeSent = true;
+      this.send({ type: 'OFPEchoRequest', xid: this.nextXid(), data: Buffer.alloc(0) });
+    }
+  }
+
+  send(msg: OFPMessage): void {
+    if (this.closed) return;
+    try {
+      this.sock.write(encode(msg));
+    } catch (e) {
+      this.channel.log.error({ conn: this.id, type: msg.type, err: (e as Error).message }, 'cannot encode a message for the controller');
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastRx = Date.now();
+    this.probeSent = false;
+    let frames: Buffer[];
+    try {
+      frames = this.framer.push(chunk);
+    } catch (e) {
+      // The stream cannot be resynchronised after a bad length: say why and close.
+      const err = e as OFPCodecError;
+      this.channel.log.warn({ conn: this.id, err: err.message }, 'bad OpenFlow stream from controller');
+      this.sendError(err.errType, err.code, chunk.subarray(0, 64), 0);
+      this.close();
+      return;
+    }
+    for (const f of frames) {
+      if (this.closed) return;
+      this.onMessage(f);
+    }
+  }
+
+  private sendError(errType: number, code: number, data: Buffer, xid: number): void {
+    this.send({ type: 'OFPErrorMsg', xid, err_type: errType, code, data: Buffer.from(data.subarray(0, 64)) });
+  }
+
+  private onMessage(bytes: Buffer): void {
+    const xid = bytes.readUInt32BE(4);
+    const version = bytes[0] as number;
+    const type = bytes[1] as number;
+    if (!this.helloDone) {
+      if (type !== OFPT.HELLO) {
+        this.sendError(OFPET.HELLO_FAILED, OFPHFC.INCOMPATIBLE, bytes, xid);
+        this.close();
+        return;
+      }
+      if (!this.negotiate(bytes)) {
+        this.sendError(OFPET.HELLO_FAILED, OFPHFC.INCOMPATIBLE, Buffer.from('we support OpenFlow 1.3 (0x04) only'), xid);
+        this.channel.log.warn({ conn: this.id, version }, 'controller does not speak OpenFlow 1.3');
+        this.close();
+        return;
+      }
+      this.helloDone = true;
+      this.channel.log.info({ conn: this.id }, 'controller connected (OpenFlow 1.3)');
+      this.channel.emit('connected', this);
+      return;
+    }
+    if (version !== 0x04) {
+      this.sendError(OFPET.BAD_REQUEST, OFPBRC.BAD_VERSION, bytes, xid);
+      return;
+    }
+    let msg: OFPMessage;
+    try {
+      msg = decode(bytes);
+    } catch (e) {
+      if (e instanceof OFPCodecError) {
+        this.channel.log.debug({ conn: this.id, err: e.message }, 'bad message from controller');
+        this.sendError(e.errType, e.code, bytes, xid);
+        return;
+      }
+      throw e;
+    }
+    try {
+      for (const reply of this.dispatch(msg)) this.send(reply);
+    } catch (e) {
+      if (e instanceof OFPError || e instanceof OFPCodecError) {
+        this.channel.log.debug({ conn: this.id, type: msg.type, err: e.message }, 'request refused');
+        this.sendError(e.errType, e.code, bytes, xid);
+        return;
+      }
+      this.channel.log.error({ conn: this.id, type: msg.type, err: (e as Error).stack }, 'internal error handling a request');
+      this.sendError(OFPET.BAD_REQUEST, OFPBRC.EPERM, bytes, xid);
+    }
+  }
+
+  /** Version negotiation: the highest common version must be 1.3. */
+  private negotiate(bytes: Buffer): boolean {
+    const headerVersion = bytes[0] as number;
+    try {
+      const hello = decode(bytes);
+      if (hello.type === 'OFPHello') {
+        const bitmap = hello.elements.find((e) => e.kind === 'OFPHelloElemVersionBitmap');
+        if (bitmap && bitmap.kind === 'OFPHelloElemVersionBitmap') return bitmap.versions.includes(4);
+      }
+    } catch {
+      // a hello of another version: only its header version counts
+    }
+    return headerVersion >= 4;
+  }
+
+  private dispatch(msg: OFPMessage): OFPMessage[] {
+    switch (msg.type) {
+      case 'OFPEchoRequest':
+        return [{ type: 'OFPEchoReply', xid: msg.xid, data: msg.data }];
+      case 'OFPEchoReply':
+      case 'OFPHello':
+        return [];
+      case 'OFPBarrierRequest':
+        return [{ type: 'OFPBarrierReply', xid: msg.xid }];
+      case 'OFPRoleRequest':
+        return [this.channel.roleRequest(this, msg.role, msg.generation_id, msg.xid)];
+      case 'OFPGetAsyncRequest':
+        return [{ type: 'OFPGetAsyncReply', xid: msg.xid, packet_in_mask: [...this.async.packet_in], port_status_mask: [...this.async.port_status], flow_removed_mask: [...this.async.flow_removed] }];
+      case 'OFPSetAsync':
+        this.async = { packet_in: [...msg.packet_in_mask], port_status: [...msg.port_status_mask], flow_removed: [...msg.flow_removed_mask] };
+        return [];
+      default:
+        if (this.role === OFPCR_ROLE.SLAVE && SLAVE_FORBIDDEN.has(msg.type)) {
+          throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.IS_SLAVE, `${msg.type} from a slave controller`);
+        }
+        return this.channel.handler.handle(msg, this);
+    }
+  }
+
+  /** Whether an asynchronous message of this kind and reason goes to this connection. */
+  wants(kind: AsyncKind, reason: number): boolean {
+    if (!this.helloDone || this.closed) return false;
+    const masks = this.async[kind];
+    const mask = this.role === OFPCR_ROLE.SLAVE ? masks[1] : masks[0];
+    return ((mask ?? 0) & (1 << reason)) !== 0;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.sock.destroy();
+  }
+
+  private onClose(): void {
+    const was = this.helloDone;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.channel.dropConnection(this, was);
+  }
+}
+
+export class Channel extends EventEmitter {
+  readonly handler: ChannelHandler;
+  readonly log: Logger;
+  readonly probeMs: number;
+  private readonly conns = new Set<Connection>();
+  private readonly servers: Server[] = [];
+  private readonly redial = new Map<Target, NodeJS.Timeout>();
+  private readonly backoff = new Map<Target, number>();
+  private generation: bigint | undefined;
+  private stopped = false;
+  private seq = 0;
+
+  constructor(private readonly opts: ChannelOptions) {
+    super();
+    this.handler = opts.handler;
+    this.log = opts.log;
+    this.probeMs = (opts.probeInterval ?? 5) * 1000;
+  }
+
+  /** Starts listeners and dials active targets; resolves once listeners are bound. */
+  async start(): Promise<void> {
+    for (const t of this.opts.targets) {
+      if (t.kind === 'ptcp' || t.kind === 'pssl') await this.listen(t);
+      else this.dial(t);
+    }
+  }
+
+  /** Bound ports of the passive listeners (useful with port 0). */
+  listeningPorts(): number[] {
+    return this.servers.map((s) => {
+      const a = s.address();
+      return typeof a === 'object' && a ? a.port : 0;
+    });
+  }
+
+  private tlsOptions(): { cert: Buffer; key: Buffer; ca: Buffer } {
+    const f = this.opts.tls;
+    if (!f) throw new Error('ssl: and pssl: targets need --cert, --key and --ca');
+    return { cert: readFileSync(f.cert), key: readFileSync(f.key), ca: readFileSync(f.ca) };
+  }
+
+  private listen(t: Target): Promise<void> {
+    const onSocket = (sock: Socket) => this.adopt(sock, `${t.kind}:${sock.remoteAddress}:${sock.remotePort}`);
+    const server =
+      t.kind === 'pssl'
+        ? tls.createServer({ ...this.tlsOptions(), requestCert: true, rejectUnauthorized: true }, onSocket)
+        : createServer(onSocket);
+    this.servers.push(server);
+    return new Promise((res, rej) => {
+      server.once('error', rej);
+      server.listen(t.port, t.host, () => {
+        server.off('error', rej);
+        server.on('error', (err) => this.log.error({ target: t, err: err.message }, 'listener error'));
+        this.log.info({ listen: `${t.kind}:${t.port}:${t.host}` }, 'listening for controllers');
+        res();
+      });
+    });
+  }
+
+  private dial(t: Target): void {
+    if (this.stopped) return;
+    const label = `${t.kind}:${t.host}:${t.port}`;
+    const sock: Socket =
+      t.kind === 'ssl'
+        ? tls.connect({ host: t.host, port: t.port, ...this.tlsOptions(), checkServerIdentity: () => undefined })
+        : createConnection({ host: t.host, port: t.port });
+    const onFail = (err: Error) => {
+      this.log.debug({ target: label, err: err.message }, 'controller unreachable');
+      this.scheduleRedial(t);
+    };
+    sock.once('error', onFail);
+    sock.once(t.kind === 'ssl' ? 'secureConnect' : 'connect', () => {
+      sock.off('error', onFail);
+      this.backoff.delete(t);
+      const conn = this.adopt(sock, label);
+      sock.once('close', () => this.scheduleRedial(t));
+      void conn;
+    });
+  }
+
+  private scheduleRedial(t: Target): void {
+    if (this.stopped || this.redial.has(t)) return;
+    const delay = Math.min(this.backoff.get(t) ?? 1000, (this.opts.maxBackoff ?? 8) * 1000);
+    this.backoff.set(t, delay * 2);
+    const timer = setTimeout(() => {
+      this.redial.delete(t);
+      this.dial(t);
+    }, delay);
+    this.redial.set(t, timer);
+  }
+
+  private adopt(sock: Socket, label: string): Connection {
+    const conn = new Connection(`${label}#${++this.seq}`, sock, this);
+    this.conns.add(conn);
+    return conn;
+  }
+
+  dropConnection(conn: Connection, wasReady: boolean): void {
+    this.conns.delete(conn);
+    if (wasReady) {
+      this.log.info({ conn: conn.id }, 'controller disconnected');
+      this.emit('disconnected', conn);
+    }
+  }
+
+  /** Connections that finished hello. */
+  get connected(): number {
+    let n = 0;
+    for (const c of this.conns) if (c.helloDone && !c.closed) n++;
+    return n;
+  }
+
+  roleRequest(conn: Connection, role: number, generationId: bigint, xid: number): OFPMessage {
+    if (role > OFPCR_ROLE.SLAVE) throw new OFPError(OFPET.ROLE_REQUEST_FAILED, OFPRRFC.BAD_ROLE, `role ${role} does not exist`);
+    if (role === OFPCR_ROLE.MASTER || role === OFPCR_ROLE.SLAVE) {
+      if (this.generation !== undefined) {
+        // stale when (generation_id - cached) as a signed 64-bit number is negative
+        const diff = BigInt.asIntN(64, generationId - this.generation);
+        if (diff < 0n) throw new OFPError(OFPET.ROLE_REQUEST_FAILED, OFPRRFC.STALE, `generation id ${generationId} is stale`);
+      }
+      this.generation = generationId;
+    }
+    if (role !== OFPCR_ROLE.NOCHANGE) {
+      if (role === OFPCR_ROLE.MASTER) {
+        for (const other of this.conns) if (other !== conn && other.role === OFPCR_ROLE.MASTER) other.role = OFPCR_ROLE.SLAVE;
+      }
+      conn.role = role;
+    }
+    return { type: 'OFPRoleReply', xid, role: conn.role, generation_id: this.generation ?? 0n };
+  }
+
+  /** Sends an asynchronous message to every connection whose role and async config want it. */
+  sendAsync(msg: OFPMessage, kind: AsyncKind, reason: number): number {
+    let n = 0;
+    for (const c of this.conns) {
+      if (c.wants(kind, reason)) {
+        c.send(msg);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.redial.values()) clearTimeout(t);
+    this.redial.clear();
+    for (const c of this.conns) c.close();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}

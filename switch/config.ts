@@ -1,0 +1,173 @@
+/**
+ * `tinflow switch` configuration: parsed from the command line into one frozen object, with defaults in
+ * one place and errors that name the flag and what was wrong.
+ */
+import { parseArgs } from 'node:util';
+import { type Target, parseTarget } from './channel.js';
+
+export interface PortSpec {
+  readonly kind: 'interface' | 'tap';
+  readonly ifname: string;
+  /** OpenFlow port number; undefined = assigned. */
+  readonly number: number | undefined;
+}
+
+export interface SwitchConfig {
+  readonly name: string;
+  readonly dpid: bigint;
+  readonly controllers: readonly Target[];
+  readonly ports: readonly PortSpec[];
+  readonly failMode: 'secure' | 'standalone';
+  readonly tables: number;
+  readonly ctl: string | undefined;
+  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  readonly offload: boolean;
+  readonly localPort: boolean;
+  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
+  readonly probeInterval: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const DEFAULTS = {
+  failMode: 'secure',
+  tables: 64,
+  logLevel: 'info',
+  probeInterval: 5,
+} as const;
+
+export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --controller tcp:IP:PORT [--controller ...]
+                      [--listen ptcp:PORT[:IP]] [--port N=IFNAME ...] [--tap TAPNAME[=N] ...]
+                      [--fail-mode secure|standalone] [--tables N] [--ctl SOCKET] [--log-level LEVEL]
+                      [--offload] [--no-local] [--cert FILE --key FILE --ca FILE] [--probe-interval S]
+
+  --name NAME          the bridge name; also the LOCAL port's TAP (unless --no-local)
+  --dpid HEX           datapath id (default: derived from the name)
+  --controller T       tcp:IP:PORT or ssl:IP:PORT (repeatable); --listen ptcp:PORT / pssl:PORT accepts them
+  --port N=IFNAME      an existing interface (AF_PACKET) as OpenFlow port N; IFNAME alone assigns N
+  --tap NAME[=N]       a TAP device (created if missing, removed on exit if created)
+  --fail-mode M        secure (keep flows, drop misses) or standalone (learning switch without a controller)
+  --tables N           number of flow tables (1..254, default 64)
+  --ctl SOCKET         unix socket for "tinflow switchctl"
+  --offload            exchange virtio-net headers with the kernel (GSO pass-through)
+`;
+
+function num(flag: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new ConfigError(`${flag}: expected a whole number ${min}..${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function ifname(flag: string, v: string): string {
+  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(v)) throw new ConfigError(`${flag}: ${JSON.stringify(v)} is not an interface name (1..15 characters)`);
+  return v;
+}
+
+/** A dpid derived from the name, as OVS derives one from the bridge's MAC when none is given. */
+function dpidFromName(name: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (const c of Buffer.from(name)) h = BigInt.asUintN(48, (h ^ BigInt(c)) * 0x100000001b3n);
+  return h;
+}
+
+export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        name: { type: 'string' },
+        dpid: { type: 'string' },
+        controller: { type: 'string', multiple: true },
+        listen: { type: 'string', multiple: true },
+        port: { type: 'string', multiple: true },
+        tap: { type: 'string', multiple: true },
+        'fail-mode': { type: 'string' },
+        tables: { type: 'string' },
+        ctl: { type: 'string' },
+        'log-level': { type: 'string' },
+        offload: { type: 'boolean' },
+        'no-local': { type: 'boolean' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        ca: { type: 'string' },
+        'probe-interval': { type: 'string' },
+      },
+    }));
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const name = values.name;
+  if (!name) throw new ConfigError('--name: required (the bridge name)');
+  ifname('--name', name);
+  let dpid = dpidFromName(name);
+  if (values.dpid !== undefined) {
+    const d = values.dpid.replace(/^0x/i, '').replace(/:/g, '');
+    if (!/^[0-9a-fA-F]{1,16}$/.test(d)) throw new ConfigError(`--dpid: expected up to 16 hex digits, got ${JSON.stringify(values.dpid)}`);
+    dpid = BigInt('0x' + d);
+  }
+  const controllers: Target[] = [];
+  for (const [flag, list, kinds] of [
+    ['--controller', values.controller ?? [], ['tcp', 'ssl']],
+    ['--listen', values.listen ?? [], ['ptcp', 'pssl']],
+  ] as const) {
+    for (const s of list) {
+      let t: Target;
+      try {
+        t = parseTarget(s);
+      } catch (e) {
+        throw new ConfigError(`${flag}: ${(e as Error).message}`);
+      }
+      if (!(kinds as readonly string[]).includes(t.kind)) throw new ConfigError(`${flag}: expected ${kinds.join(' or ')}, got ${JSON.stringify(s)}`);
+      controllers.push(t);
+    }
+  }
+  const ports: PortSpec[] = [];
+  const numbers = new Set<number>();
+  const names = new Set<string>();
+  const addPort = (flag: string, kind: PortSpec['kind'], ifn: string, n: number | undefined) => {
+    if (names.has(ifn)) throw new ConfigError(`${flag}: ${ifn} is given twice`);
+    if (n !== undefined && numbers.has(n)) throw new ConfigError(`${flag}: port number ${n} is given twice`);
+    names.add(ifn);
+    if (n !== undefined) numbers.add(n);
+    ports.push({ kind, ifname: ifn, number: n });
+  };
+  for (const p of values.port ?? []) {
+    const m = /^(?:(\d+)=)?(.+)$/.exec(p);
+    addPort('--port', 'interface', ifname('--port', m?.[2] ?? ''), m?.[1] !== undefined ? num('--port', m[1], 1, 0xfeff) : undefined);
+  }
+  for (const p of values.tap ?? []) {
+    const [tn, n] = p.split('=');
+    addPort('--tap', 'tap', ifname('--tap', tn ?? ''), n !== undefined ? num('--tap', n, 1, 0xfeff) : undefined);
+  }
+  const failMode = values['fail-mode'] ?? DEFAULTS.failMode;
+  if (failMode !== 'secure' && failMode !== 'standalone') throw new ConfigError(`--fail-mode: expected secure or standalone, got ${JSON.stringify(failMode)}`);
+  const logLevel = values['log-level'] ?? DEFAULTS.logLevel;
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`--log-level: expected trace, debug, info, warn, error or silent, got ${JSON.stringify(logLevel)}`);
+  }
+  const tlsGiven = [values.cert, values.key, values.ca].filter((x) => x !== undefined).length;
+  if (tlsGiven !== 0 && tlsGiven !== 3) throw new ConfigError('--cert, --key and --ca go together');
+  if (tlsGiven === 0 && controllers.some((c) => c.kind === 'ssl' || c.kind === 'pssl')) {
+    throw new ConfigError('ssl: and pssl: need --cert, --key and --ca');
+  }
+  const cfg: SwitchConfig = {
+    name,
+    dpid,
+    controllers,
+    ports,
+    failMode,
+    tables: values.tables !== undefined ? num('--tables', values.tables, 1, 254) : DEFAULTS.tables,
+    ctl: values.ctl,
+    logLevel: logLevel as SwitchConfig['logLevel'],
+    offload: values.offload === true,
+    localPort: values['no-local'] !== true,
+    tls: tlsGiven === 3 ? { cert: values.cert as string, key: values.key as string, ca: values.ca as string } : undefined,
+    probeInterval: values['probe-interval'] !== undefined ? num('--probe-interval', values['probe-interval'], 1, 3600) : DEFAULTS.probeInterval,
+  };
+  return Object.freeze(cfg);
+}

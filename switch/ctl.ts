@@ -1,0 +1,161 @@
+/**
+ * The switch's control socket (`--ctl SOCKET`) and its client, `tinflow switchctl`: a unix socket
+ * speaking one JSON request per line ({"cmd": "dump-flows"}) and one JSON reply per line
+ * ({"ok": true, "lines": [...]} or {"ok": false, "error": "..."}).
+ *
+ * trace IN_PORT FRAME: FRAME is hex bytes, or fields in OXM names separated by commas
+ * (eth_src=..,eth_dst=..,vlan_vid=..,eth_type=0x800,ipv4_src=..,ipv4_dst=..,ip_proto=6,tcp_src=..,
+ * tcp_dst=..; udp_*, icmpv4_type/code, arp_op/spa/tpa likewise); unnamed fields take plain defaults.
+ */
+import { createConnection, createServer, type Server } from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Datapath } from './datapath.js';
+
+export function serveCtl(path: string, dp: Datapath): Server {
+  if (existsSync(path)) unlinkSync(path);
+  const server = createServer((sock) => {
+    createInterface({ input: sock }).on('line', (line) => {
+      let reply: object;
+      try {
+        const req = JSON.parse(line) as { cmd?: unknown; args?: unknown };
+        reply = { ok: true, lines: run(dp, String(req.cmd), Array.isArray(req.args) ? req.args.map(String) : []) };
+      } catch (e) {
+        reply = { ok: false, error: (e as Error).message };
+      }
+      sock.write(JSON.stringify(reply) + '\n');
+    });
+    sock.on('error', () => {});
+  });
+  server.listen(path);
+  return server;
+}
+
+function run(dp: Datapath, cmd: string, args: string[]): string[] {
+  switch (cmd) {
+    case 'dump-flows':
+      return dp.dumpFlows();
+    case 'dump-ports':
+      return dp.dumpPorts();
+    case 'trace': {
+      const [inPort, desc] = args;
+      const port = Number(inPort);
+      if (!inPort || !Number.isInteger(port) || port < 0) throw new Error(`trace: IN_PORT must be a port number, got ${JSON.stringify(inPort ?? '')}`);
+      if (!desc) throw new Error('trace: a frame description is needed (hex, or fields like eth_type=0x800,ipv4_dst=10.0.0.2)');
+      const t = dp.trace(buildFrame(desc), port);
+      return [...t.steps, ...(t.outputs.length ? t.outputs.map((o) => `result: ${o}`) : ['result: dropped'])];
+    }
+    default:
+      throw new Error(`unknown command ${JSON.stringify(cmd)} (dump-flows, dump-ports, trace)`);
+  }
+}
+
+const mac = (s: string, what: string): Buffer => {
+  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(s)) throw new Error(`${what}: ${JSON.stringify(s)} is not a MAC address`);
+  return Buffer.from(s.replace(/:/g, ''), 'hex');
+};
+const ip4 = (s: string, what: string): Buffer => {
+  const p = s.split('.').map(Number);
+  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new Error(`${what}: ${JSON.stringify(s)} is not an IPv4 address`);
+  return Buffer.from(p);
+};
+const int = (s: string, what: string, max: number): number => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`${what}: ${JSON.stringify(s)} is not a number 0..${max}`);
+  return n;
+};
+
+const KNOWN = new Set([
+  'eth_src', 'eth_dst', 'eth_type', 'vlan_vid', 'vlan_pcp', 'ipv4_src', 'ipv4_dst', 'ip_proto', 'ip_dscp', 'tcp_src', 'tcp_dst',
+  'udp_src', 'udp_dst', 'icmpv4_type', 'icmpv4_code', 'arp_op', 'arp_spa', 'arp_tpa', 'arp_sha', 'arp_tha',
+]);
+
+/** A frame from hex, or from a field list. */
+export function buildFrame(desc: string): Buffer {
+  if (/^[0-9a-fA-F]+$/.test(desc) && desc.length % 2 === 0 && desc.length >= 28) return Buffer.from(desc, 'hex');
+  const f = new Map<string, string>();
+  for (const part of desc.split(',')) {
+    const [k, v] = part.split('=');
+    if (!k || v === undefined) throw new Error(`frame: ${JSON.stringify(part)} is not field=value`);
+    if (!KNOWN.has(k)) throw new Error(`frame: unknown field ${JSON.stringify(k)}`);
+    f.set(k, v);
+  }
+  const g = (k: string, d: string) => f.get(k) ?? d;
+  const ethType = int(g('eth_type', f.has('ipv4_dst') || f.has('ip_proto') ? '0x0800' : f.has('arp_op') ? '0x0806' : '0x0800'), 'eth_type', 0xffff);
+  const parts: Buffer[] = [mac(g('eth_dst', '02:00:00:00:00:02'), 'eth_dst'), mac(g('eth_src', '02:00:00:00:00:01'), 'eth_src')];
+  if (f.has('vlan_vid')) {
+    const vid = int(g('vlan_vid', '0'), 'vlan_vid', 0x1fff) & 0xfff;
+    const pcp = int(g('vlan_pcp', '0'), 'vlan_pcp', 7);
+    const tag = Buffer.alloc(4);
+    tag.writeUInt16BE(0x8100, 0);
+    tag.writeUInt16BE((pcp << 13) | vid, 2);
+    parts.push(tag);
+  }
+  const type = Buffer.alloc(2);
+  type.writeUInt16BE(ethType, 0);
+  parts.push(type);
+  if (ethType === 0x0806) {
+    const arp = Buffer.alloc(28);
+    arp.writeUInt16BE(1, 0);
+    arp.writeUInt16BE(0x0800, 2);
+    arp[4] = 6;
+    arp[5] = 4;
+    arp.writeUInt16BE(int(g('arp_op', '1'), 'arp_op', 0xffff), 6);
+    mac(g('arp_sha', g('eth_src', '02:00:00:00:00:01')), 'arp_sha').copy(arp, 8);
+    ip4(g('arp_spa', '10.0.0.1'), 'arp_spa').copy(arp, 14);
+    mac(g('arp_tha', '00:00:00:00:00:00'), 'arp_tha').copy(arp, 18);
+    ip4(g('arp_tpa', '10.0.0.2'), 'arp_tpa').copy(arp, 24);
+    parts.push(arp);
+  } else if (ethType === 0x0800) {
+    const proto = int(g('ip_proto', '17'), 'ip_proto', 255);
+    const l4 = Buffer.alloc(proto === 6 ? 20 : 8);
+    if (proto === 6 || proto === 17) {
+      const p = proto === 6 ? 'tcp' : 'udp';
+      l4.writeUInt16BE(int(g(`${p}_src`, '1024'), `${p}_src`, 0xffff), 0);
+      l4.writeUInt16BE(int(g(`${p}_dst`, '80'), `${p}_dst`, 0xffff), 2);
+      if (proto === 6) l4[12] = 0x50;
+      else l4.writeUInt16BE(8, 4);
+    } else if (proto === 1) {
+      l4[0] = int(g('icmpv4_type', '8'), 'icmpv4_type', 255);
+      l4[1] = int(g('icmpv4_code', '0'), 'icmpv4_code', 255);
+    }
+    const ip = Buffer.alloc(20);
+    ip[0] = 0x45;
+    ip[1] = int(g('ip_dscp', '0'), 'ip_dscp', 63) << 2;
+    ip.writeUInt16BE(20 + l4.length, 2);
+    ip[8] = 64;
+    ip[9] = proto;
+    ip4(g('ipv4_src', '10.0.0.1'), 'ipv4_src').copy(ip, 12);
+    ip4(g('ipv4_dst', '10.0.0.2'), 'ipv4_dst').copy(ip, 16);
+    parts.push(ip, l4);
+  }
+  const frame = Buffer.concat(parts);
+  return frame.length >= 60 ? frame : Buffer.concat([frame, Buffer.alloc(60 - frame.length)]);
+}
+
+/** The client: sends one request and prints the reply's lines. Returns the exit status. */
+export async function switchctlMain(argv: readonly string[]): Promise<number> {
+  const i = argv.indexOf('--ctl');
+  const path = i >= 0 ? argv[i + 1] : undefined;
+  const rest = argv.filter((_, j) => j !== i && j !== i + 1);
+  const [cmd, ...args] = rest;
+  if (!path || !cmd) {
+    process.stderr.write('usage: tinflow switchctl --ctl SOCKET dump-flows|dump-ports|trace IN_PORT FRAME\n');
+    return 2;
+  }
+  return new Promise((resolve) => {
+    const sock = createConnection(path);
+    sock.on('error', (e) => {
+      process.stderr.write(`tinflow switchctl: cannot reach ${path}: ${e.message}\n`);
+      resolve(2);
+    });
+    sock.on('connect', () => sock.write(JSON.stringify({ cmd, args }) + '\n'));
+    createInterface({ input: sock }).once('line', (line) => {
+      const r = JSON.parse(line) as { ok: boolean; lines?: string[]; error?: string };
+      if (r.ok) process.stdout.write((r.lines ?? []).join('\n') + '\n');
+      else process.stderr.write(`tinflow switchctl: ${r.error}\n`);
+      sock.end();
+      resolve(r.ok ? 0 : 2);
+    });
+  });
+}

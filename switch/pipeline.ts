@@ -1,0 +1,216 @@
+/**
+ * The OpenFlow pipeline (OF1.3 §5): tables in order from table 0; the matching entry's instructions in
+ * the spec's order (meter, apply-actions, clear-actions, write-actions, write-metadata, goto-table);
+ * the action set executed when a table sends the packet nowhere further; table-miss (no entry matched)
+ * drops. Outputs and packet-ins go to an Emitter (the datapath), which resolves reserved ports and
+ * batches frames per port. Groups (all / select / indirect / fast-failover) run their buckets on clones
+ * of the packet. A TraceRecorder, when given, is told every step (switchctl trace).
+ */
+import {
+  type Action,
+  type Instruction,
+  OFPIT,
+  OFPP,
+  OFPR,
+} from '../openflow/index.js';
+import { ActionSet, applyAction } from './actions.js';
+import type { FlowEntry, FlowTable } from './flow-table.js';
+import type { GroupTable } from './group-table.js';
+import { type FlowKey } from './key.js';
+import { type MeterTable, raiseDropPrecedence } from './meter-table.js';
+import { Packet } from './packet.js';
+
+/** Where the pipeline's results go. */
+export interface Emitter {
+  /** Sends the packet as it is now out of `port` (a port number or a reserved one: ALL, FLOOD, IN_PORT, LOCAL, TABLE…). */
+  output(pkt: Packet, port: number, queue: number): void;
+  /** Sends the packet to the controller. */
+  toController(pkt: Packet, reason: number, tableId: number, cookie: bigint, maxLen: number): void;
+}
+
+export interface TraceRecorder {
+  table(tableId: number, entry: FlowEntry | undefined): void;
+  note(text: string): void;
+}
+
+export interface PipelineTables {
+  readonly tables: readonly FlowTable[];
+  readonly groups: GroupTable;
+  readonly meters: MeterTable;
+  /** Set-config flag OFPC_INVALID_TTL_TO_CONTROLLER. */
+  invalidTtlToController: boolean;
+}
+
+const IP_DSCP = 'ip_dscp';
+const MAX_GROUP_DEPTH = 32;
+
+/** A flow hash for select groups: the same flow always gives the same number. */
+export function flowHash(key: FlowKey): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h = Math.imul(h ^ (key[i] as number), 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function isTableMiss(e: FlowEntry): boolean {
+  return e.priority === 0 && e.match.length === 0;
+}
+
+export class Pipeline {
+  private readonly actionSet = new ActionSet();
+
+  constructor(
+    private readonly t: PipelineTables,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Runs a packet through the tables from `startTable`. With a trace recorder the run is a dry run:
+   * lookups bypass the cache and no counter, meter or timeout is touched.
+   */
+  run(pkt: Packet, emit: Emitter, startTable = 0, trace?: TraceRecorder): void {
+    const set = this.actionSet;
+    set.clear();
+    let tableId = startTable;
+    const now = this.now();
+    for (;;) {
+      const table = this.t.tables[tableId];
+      if (!table) return;
+      const entry = trace ? table.classify(pkt.key()) : table.lookup(pkt.key());
+      trace?.table(tableId, entry);
+      if (!entry) {
+        trace?.note('no matching entry and no table-miss entry: dropped');
+        return;
+      }
+      if (!trace) table.hit(entry, pkt.length, now);
+      const reason = isTableMiss(entry) ? OFPR.NO_MATCH : OFPR.ACTION;
+      const ctx: Ctx = { tableId, cookie: entry.cookie, reason, trace };
+      let next = -1;
+      for (const ins of entry.instructions) {
+        const r = this.instruction(ins, pkt, emit, set, ctx);
+        if (r === STOP) return;
+        if (r >= 0) next = r;
+      }
+      if (next < 0) break;
+      tableId = next;
+    }
+    const actions = set.ordered();
+    trace?.note(`action set: ${actions.map((a) => a.kind.replace(/^OFPAction/, '')).join(', ') || '(empty)'}`);
+    this.actions(actions, pkt, emit, { tableId, cookie: 0n, reason: OFPR.ACTION, trace }, 0);
+  }
+
+  /** Runs an action list (packet-out, apply-actions) without tables. */
+  runActions(actions: readonly Action[], pkt: Packet, emit: Emitter, trace?: TraceRecorder): void {
+    this.actions(actions, pkt, emit, { tableId: 0xff, cookie: 0xffffffffffffffffn, reason: OFPR.ACTION, trace }, 0);
+  }
+
+  /** Returns STOP to end the packet, a table id for goto, or -1. */
+  private instruction(ins: Instruction, pkt: Packet, emit: Emitter, set: ActionSet, ctx: Ctx): number {
+    switch (ins.kind) {
+      case 'OFPInstructionMeter': {
+        if (ctx.trace) {
+          ctx.trace.note(`meter ${ins.meter_id}`);
+          return -1;
+        }
+        const v = this.t.meters.meter(ins.meter_id, pkt.length, this.now());
+        if (v.drop) return STOP;
+        if (v.dscpRaise !== undefined && v.dscpRaise > 0) this.remark(pkt, v.dscpRaise);
+        return -1;
+      }
+      case 'OFPInstructionActions':
+        if (ins.type === OFPIT.APPLY_ACTIONS) return this.actions(ins.actions, pkt, emit, ctx, 0) ? -1 : STOP;
+        if (ins.type === OFPIT.CLEAR_ACTIONS) set.clear();
+        else if (ins.type === OFPIT.WRITE_ACTIONS) set.write(ins.actions);
+        return -1;
+      case 'OFPInstructionWriteMetadata': {
+        const m = ins.metadata;
+        const k = ins.metadata_mask;
+        pkt.writeMetadata(Number(m >> 32n), Number(m & 0xffffffffn), Number(k >> 32n), Number(k & 0xffffffffn));
+        return -1;
+      }
+      case 'OFPInstructionGotoTable':
+        return ins.table_id;
+      case 'OFPInstructionExperimenter':
+        return -1;
+    }
+  }
+
+  private remark(pkt: Packet, levels: number): void {
+    const off = pkt.offsets();
+    if (off.ipVersion === 0) return;
+    const b = pkt.data;
+    const tos = off.ipVersion === 4 ? (b[off.l3Off + 1] as number) : (((b[off.l3Off] as number) & 0x0f) << 4) | ((b[off.l3Off + 1] as number) >> 4);
+    const dscp = tos >> 2;
+    const raised = raiseDropPrecedence(dscp, levels);
+    if (raised !== dscp) applyAction(pkt, { kind: 'OFPActionSetField', field: { field: IP_DSCP, value: raised } });
+  }
+
+  /** Executes actions in order; false when the packet is finished (invalid TTL). */
+  private actions(actions: readonly Action[], pkt: Packet, emit: Emitter, ctx: Ctx, depth: number): boolean {
+    let queue = 0xffffffff;
+    for (const a of actions) {
+      const r = applyAction(pkt, a);
+      switch (r.kind) {
+        case 'OFPActionOutput':
+          ctx.trace?.note(`output:${portName(r.port)}`);
+          if (r.port === OFPP.CONTROLLER) emit.toController(pkt, ctx.reason, ctx.tableId, ctx.cookie, r.max_len);
+          else emit.output(pkt, r.port, queue);
+          break;
+        case 'OFPActionGroup':
+          this.group(r.group_id, pkt, emit, ctx, depth + 1);
+          break;
+        case 'OFPActionSetQueue':
+          queue = r.queue_id;
+          break;
+        case 'invalid_ttl':
+          ctx.trace?.note('invalid TTL');
+          if (this.t.invalidTtlToController) emit.toController(pkt, OFPR.INVALID_TTL, ctx.tableId, ctx.cookie, 0xffff);
+          return false;
+        case 'applied':
+        case 'skipped':
+        case 'unsupported':
+          break;
+      }
+    }
+    return true;
+  }
+
+  private group(groupId: number, pkt: Packet, emit: Emitter, ctx: Ctx, depth: number): void {
+    if (depth > MAX_GROUP_DEPTH) return;
+    const buckets = this.t.groups.select(groupId, flowHash(pkt.key()));
+    ctx.trace?.note(`group ${groupId}: ${buckets.length} bucket(s)`);
+    if (buckets.length === 0) return;
+    if (!ctx.trace) this.t.groups.hit(groupId, buckets, pkt.length);
+    for (const b of buckets) {
+      // each bucket works on its own copy of the packet (OF1.3 §5.6.1)
+      const copy = pkt.clone();
+      this.actions(b.actions, copy, emit, ctx, depth);
+    }
+  }
+}
+
+interface Ctx {
+  readonly tableId: number;
+  readonly cookie: bigint;
+  readonly reason: number;
+  readonly trace: TraceRecorder | undefined;
+}
+
+const STOP = -2;
+
+export function portName(p: number): string {
+  switch (p) {
+    case OFPP.IN_PORT: return 'IN_PORT';
+    case OFPP.TABLE: return 'TABLE';
+    case OFPP.NORMAL: return 'NORMAL';
+    case OFPP.FLOOD: return 'FLOOD';
+    case OFPP.ALL: return 'ALL';
+    case OFPP.CONTROLLER: return 'CONTROLLER';
+    case OFPP.LOCAL: return 'LOCAL';
+    case OFPP.ANY: return 'ANY';
+    default: return String(p);
+  }
+}
+
+export { Packet };

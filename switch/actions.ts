@@ -581,7 +581,7 @@ function decNwTtl(pkt: Packet): ActionResult {
   const h = pkt.offsets();
   if (h.ipVersion === 0) return SKIPPED;
   const ttl = pkt.data[h.l3Off + (h.ipVersion === 4 ? 8 : 7)] as number;
-  if (ttl < 1) return INVALID_TTL;
+  if (ttl <= 1) return INVALID_TTL;
   writeTtl(pkt.writable(), h.l3Off, ttl - 1);
   return APPLIED;
 }

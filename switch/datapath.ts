@@ -586,7 +586,8 @@ export class Datapath implements ChannelHandler, Emitter {
       throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.BAD_TABLE_ID, `table ${m.table_id} does not exist`);
     }
     const tables = m.table_id === OFPTT.ALL ? this.tables : [this.tables[m.table_id] as FlowTable];
-    return tables.flatMap((t) => t.select(filter, false, m.out_port, m.out_group));
+    // by table, then priority, highest first (OVS's classifier order); ties in install order
+    return tables.flatMap((t) => t.select(filter, false, m.out_port, m.out_group).sort((a, b) => b.priority - a.priority || a.seq - b.seq));
   }
 
   private tableFeatures(tableId: number): MessageOf<'OFPTableFeaturesStatsReply'>['body'][number] {

@@ -419,7 +419,7 @@ function extractIpv4(f: Uint8Array, p: number, key: FlowKey, h: HeaderOffsets): 
   h.l3Off = p;
   h.ipVersion = 4;
   h.ipProto = proto;
-  const end = Math.min(p + total, len);
+  const end = len;
   h.l3End = end;
   const fragWord = u16(f, p + 6);
   if ((fragWord & 0x1fff) !== 0) {

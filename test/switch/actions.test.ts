@@ -415,6 +415,21 @@ describe('set-field', () => {
     }
   });
 
+  it('sends a UDP checksum that comes out 0 as 0xffff', () => {
+    // The destination port for which the full computation gives 0 (the builder then writes 0xffff).
+    const u = udp(1, 0).bytes;
+    const pseudo = sum16(Buffer.concat([v4('10.0.0.1'), v4('10.0.0.2')])) + 17 + u.length;
+    let port = -1;
+    for (let p = 0; p < 0x10000 && port < 0; p++) {
+      u.writeUInt16BE(p, 2);
+      if (csum(u, pseudo) === 0) port = p;
+    }
+    expect(port).toBeGreaterThanOrEqual(0);
+    const { pkt } = run(eth(0x0800, ipv4({}, udp(1, 2))), setField('udp_dst', port));
+    expect(pkt.data.readUInt16BE(34 + 6)).toBe(0xffff);
+    sameBytes(pkt.data, eth(0x0800, ipv4({}, udp(1, port))));
+  });
+
   it('computes CRC32c right (RFC 3720 check value) and keeps a bad SCTP CRC bad by the same amount', () => {
     expect(crc32cOfActions(Buffer.from('123456789'), 0, 9)).toBe(0xe3069283);
     expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
@@ -653,12 +668,14 @@ describe('copy on write', () => {
     ['dec_nw_ttl', eth(0x0800, PAYLOAD4), { kind: 'OFPActionDecNwTtl' }],
   ] as const)('%s on a shared packet leaves the bytes and offload header handed on intact', (_n, frame, action) => {
     const data = Buffer.from(frame);
-    const h = vnet(0, 0, 0, 0, 0, 0);
+    const h = vnet(1, 0, 60, 0, 50, 16);
     const pkt = new Packet(data, 1, 1, h);
     pkt.share();
     expect(applyAction(pkt, action)).toBe(APPLIED);
     sameBytes(data, frame);
+    expect(h).toEqual(vnet(1, 0, 60, 0, 50, 16));
     expect(pkt.data.equals(frame)).toBe(false);
+    if (action.kind !== 'OFPActionDecNwTtl') expect(pkt.vnet).not.toEqual(h);
   });
 
   it('clones share bytes until one writes', () => {

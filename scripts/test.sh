@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/.."
 
 # os-ken: codec cross-checks and switch tests; OVS: ovs-ofctl and the reference switch; the rest: namespaces, traffic
-APT_PACKAGES=(python3-os-ken openvswitch-switch iproute2 iputils-ping ethtool iperf3)
+APT_PACKAGES=(python3-os-ken openvswitch-switch iproute2 iputils-ping ethtool iperf3 openssl)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

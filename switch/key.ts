@@ -419,7 +419,7 @@ function extractIpv4(f: Uint8Array, p: number, key: FlowKey, h: HeaderOffsets): 
   h.l3Off = p;
   h.ipVersion = 4;
   h.ipProto = proto;
-  const end = len;
+  const end = Math.min(p + total, len);
   h.l3End = end;
   const fragWord = u16(f, p + 6);
   if ((fragWord & 0x1fff) !== 0) {
@@ -941,6 +941,8 @@ function checkPrereq(field: string, seen: ReadonlyMap<string, OxmTlv>, value: Fl
     return;
   }
   if (pre.values) {
+    // The fields named with values (eth_type, ip_proto, icmpv6_type) cannot be masked today, so this
+    // holds already; it guards the rule should the table ever make one maskable.
     if (m !== (fullMaskOf(pre.field)[0] as number)) bad(' matched exactly');
     if (!pre.values.includes(v)) bad(` = ${pre.values.join(' or ')}, not ${v}`);
   }

@@ -56,7 +56,7 @@ interface L4 {
   readonly pseudo: boolean;
 }
 
-function tcp(sp: number, dp: number, data = Buffer.alloc(4, 0xab)): L4 {
+function tcp(sp: number, dp: number, data: Buffer = Buffer.alloc(4, 0xab)): L4 {
   const h = Buffer.alloc(20);
   h.writeUInt16BE(sp, 0);
   h.writeUInt16BE(dp, 2);
@@ -67,7 +67,7 @@ function tcp(sp: number, dp: number, data = Buffer.alloc(4, 0xab)): L4 {
   return { proto: 6, bytes: Buffer.concat([h, data]), csumAt: 16, pseudo: true };
 }
 
-function udp(sp: number, dp: number, data = Buffer.alloc(6, 0xcd)): L4 {
+function udp(sp: number, dp: number, data: Buffer = Buffer.alloc(6, 0xcd)): L4 {
   const h = Buffer.alloc(8);
   h.writeUInt16BE(sp, 0);
   h.writeUInt16BE(dp, 2);
@@ -86,11 +86,11 @@ function sctp(sp: number, dp: number): L4 {
   return { proto: 132, bytes: b, csumAt: -1, pseudo: false };
 }
 
-function icmp4(type: number, code: number, data = Buffer.alloc(4, 1)): L4 {
+function icmp4(type: number, code: number, data: Buffer = Buffer.alloc(4, 1)): L4 {
   return { proto: 1, bytes: Buffer.concat([Buffer.from([type, code, 0, 0, 0, 1, 0, 2]), data]), csumAt: 2, pseudo: false };
 }
 
-function icmp6(type: number, code: number, body = Buffer.alloc(4)): L4 {
+function icmp6(type: number, code: number, body: Buffer = Buffer.alloc(4)): L4 {
   return { proto: 58, bytes: Buffer.concat([Buffer.from([type, code, 0, 0]), body]), csumAt: 2, pseudo: true };
 }
 
@@ -247,7 +247,7 @@ function lse(label: number, tc: number, bos: number, ttl: number): Buffer {
   return b;
 }
 
-function itag(pcp: number, isid: number, cda = '02:00:00:00:00:c1', csa = '02:00:00:00:00:c2', inner = Buffer.alloc(0)): Buffer {
+function itag(pcp: number, isid: number, cda = '02:00:00:00:00:c1', csa = '02:00:00:00:00:c2', inner: Buffer = Buffer.alloc(0)): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(((pcp << 29) | isid) >>> 0);
   return Buffer.concat([b, mac(cda), mac(csa), inner]);

@@ -53,7 +53,7 @@ interface L4 {
   readonly pseudo: boolean;
 }
 
-function tcp(sp: number, dp: number, data = Buffer.alloc(4, 0xab)): L4 {
+function tcp(sp: number, dp: number, data: Buffer = Buffer.alloc(4, 0xab)): L4 {
   const h = Buffer.alloc(20);
   h.writeUInt16BE(sp, 0);
   h.writeUInt16BE(dp, 2);
@@ -64,7 +64,7 @@ function tcp(sp: number, dp: number, data = Buffer.alloc(4, 0xab)): L4 {
   return { proto: 6, bytes: Buffer.concat([h, data]), csumAt: 16, pseudo: true };
 }
 
-function udp(sp: number, dp: number, data = Buffer.alloc(6, 0xcd)): L4 {
+function udp(sp: number, dp: number, data: Buffer = Buffer.alloc(6, 0xcd)): L4 {
   const h = Buffer.alloc(8);
   h.writeUInt16BE(sp, 0);
   h.writeUInt16BE(dp, 2);
@@ -83,11 +83,11 @@ function sctp(sp: number, dp: number): L4 {
   return { proto: 132, bytes: b, csumAt: -1, pseudo: false };
 }
 
-function icmp4(type: number, code: number, data = Buffer.alloc(4, 1)): L4 {
+function icmp4(type: number, code: number, data: Buffer = Buffer.alloc(4, 1)): L4 {
   return { proto: 1, bytes: Buffer.concat([Buffer.from([type, code, 0, 0, 0, 1, 0, 2]), data]), csumAt: 2, pseudo: false };
 }
 
-function icmp6(type: number, code: number, body = Buffer.alloc(4)): L4 {
+function icmp6(type: number, code: number, body: Buffer = Buffer.alloc(4)): L4 {
   return { proto: 58, bytes: Buffer.concat([Buffer.from([type, code, 0, 0]), body]), csumAt: 2, pseudo: true };
 }
 
@@ -244,7 +244,7 @@ function lse(label: number, tc: number, bos: number, ttl: number): Buffer {
   return b;
 }
 
-function itag(pcp: number, isid: number, cda = '02:00:00:00:00:c1', csa = '02:00:00:00:00:c2', inner = Buffer.alloc(0)): Buffer {
+function itag(pcp: number, isid: number, cda = '02:00:00:00:00:c1', csa = '02:00:00:00:00:c2', inner: Buffer = Buffer.alloc(0)): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(((pcp << 29) | isid) >>> 0);
   return Buffer.concat([b, mac(cda), mac(csa), inner]);
@@ -669,7 +669,7 @@ describe('extractKey', () => {
     const key = newKey();
     for (const type of [0x0800, 0x86dd, 0x0806, 0x8100, 0x88a8, 0x8847, 0x88e7, 0x0001]) {
       for (let i = 0; i < 300; i++) {
-        const body = Buffer.alloc(rnd() % 120);
+        const body: Buffer = Buffer.alloc(rnd() % 120);
         for (let j = 0; j < body.length; j++) body[j] = rnd();
         if (type === 0x0800 && body.length > 0) body[0] = 0x40 | (body[0] as number & 15);
         if (type === 0x86dd && body.length > 6) body[0] = 0x60;

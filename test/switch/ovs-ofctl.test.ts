@@ -24,7 +24,7 @@ function ofctl(target: string, ...args: string[]): { out: string; err: string; s
  */
 function sortBlocks(s: string, cmd: string): string {
   if (cmd === 'dump-ports') {
-    const [head, ...blocks] = s.split(/\n(?=  port )/);
+    const [head, ...blocks] = s.split(/\n(?= {2}port )/);
     return [head, ...blocks.sort()].join('\n');
   }
   if (cmd === 'dump-groups' || cmd === 'dump-group-stats') {
@@ -62,7 +62,6 @@ describe.skipIf(!ovsRunning())('ovs-ofctl gives the same answers from tinflow an
   const tfbr = lab.name('tf');
   let sw: ChildProcess;
   const tf = `tcp:127.0.0.1:${TF_PORT}`;
-  let names: string[];
   const dir = mkdtempSync(join(tmpdir(), 'tinflow-ofctl-'));
 
   beforeAll(async () => {
@@ -75,7 +74,6 @@ describe.skipIf(!ovsRunning())('ovs-ofctl gives the same answers from tinflow an
     ip('link', 'set', br, 'up');
     sw = startSwitch(lab, ['--name', tfbr, '--tables', '254', '--listen', `ptcp:${TF_PORT}:127.0.0.1`, '--port', `1=${lab.name('t1')}`, '--port', `2=${lab.name('t2')}`, '--log-level', 'warn']);
     await waitPort(TF_PORT);
-    names = [br, tfbr, lab.name('o1'), lab.name('t1'), lab.name('o2'), lab.name('t2')].sort((a, b) => b.length - a.length);
   }, 30_000);
 
   afterAll(async () => {
@@ -169,4 +167,3 @@ describe.skipIf(!ovsRunning())('ovs-ofctl gives the same answers from tinflow an
   });
 });
 
-export type { ChildProcess };

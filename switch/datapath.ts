@@ -110,7 +110,7 @@ export class Datapath implements ChannelHandler, Emitter {
   private missSendLen = 128;
   private sink: AsyncSink | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly pipelineState: { tables: FlowTable[]; groups: GroupTable; meters: MeterTable; invalidTtlToController: boolean };
+  private readonly pipelineState: { tables: FlowTable[]; groups: GroupTable; meters: MeterTable; invalidTtlToController: boolean; missSendLen: number };
 
   constructor(readonly opts: DatapathOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -125,13 +125,14 @@ export class Datapath implements ChannelHandler, Emitter {
       clock: this.now,
     });
     this.meters = new MeterTable({ maxMeters: 65536, maxBands: 16, clock: this.now });
-    this.pipelineState = { tables: this.tables, groups: this.groups, meters: this.meters, invalidTtlToController: false };
+    this.pipelineState = { tables: this.tables, groups: this.groups, meters: this.meters, invalidTtlToController: false, missSendLen: 128 };
     this.pipeline = new Pipeline(this.pipelineState, this.now);
   }
 
   /** Connects the channel (for packet-in, port status, flow removed) and starts the expiry timer. */
   attach(sink: AsyncSink): void {
     this.sink = sink;
+    if (this.timer) clearInterval(this.timer);
     this.timer = setInterval(() => this.expire(), 1000);
     this.timer.unref();
   }
@@ -187,7 +188,7 @@ export class Datapath implements ChannelHandler, Emitter {
     const link = r.port.linkState();
     let state = 0;
     if (!link.carrier || !link.up) state |= OFPPS.LINK_DOWN;
-    else state |= OFPPS.LIVE;
+    else if ((r.config & OFPPC.PORT_DOWN) === 0) state |= OFPPS.LIVE;
     return {
       port_no: r.no, hw_addr: r.port.hwAddr, name: r.port.name, config: r.config, state, curr: FEATURES, advertised: 0,
       supported: 0, peer: 0, curr_speed: SPEED_KBPS, max_speed: 0,
@@ -204,9 +205,11 @@ export class Datapath implements ChannelHandler, Emitter {
     if (rec.config & (OFPPC.PORT_DOWN | OFPPC.NO_RECV)) return;
     const standalone = this.opts.failMode === 'standalone' && (this.sink?.connected ?? 0) === 0;
     const pkt = this.pkt;
+    const fragDrop = (this.flags & 3) === 1; // OFPC_FRAG_DROP
     for (let i = 0; i < batch.count; i++) {
       const frame = batch.frame(i);
       pkt.reset(frame, rec.no, rec.no, batch.offload(i));
+      if (fragDrop && pkt.offsets().frag !== 0) continue;
       if (standalone) this.learn(pkt);
       else this.pipeline.run(pkt, this);
     }
@@ -335,8 +338,12 @@ export class Datapath implements ChannelHandler, Emitter {
       case 'OFPGetConfigRequest':
         return [{ type: 'OFPGetConfigReply', xid: msg.xid, flags: this.flags, miss_send_len: this.missSendLen }];
       case 'OFPSetConfig':
-        this.flags = msg.flags & 0x7;
+        if ((msg.flags & 3) === 2 /* OFPC_FRAG_REASM */ || (msg.flags & 3) === 3 || msg.flags & ~7) {
+          throw new OFPError(OFPET.SWITCH_CONFIG_FAILED, 0 /* OFPSCFC_BAD_FLAGS */, `flags 0x${msg.flags.toString(16)}: fragment reassembly is not supported`);
+        }
+        this.flags = msg.flags;
         this.missSendLen = msg.miss_send_len;
+        this.pipelineState.missSendLen = msg.miss_send_len;
         this.pipelineState.invalidTtlToController = (msg.flags & 4) !== 0;
         return [];
       case 'OFPFlowMod':
@@ -344,12 +351,13 @@ export class Datapath implements ChannelHandler, Emitter {
         return [];
       case 'OFPGroupMod': {
         const deleted = this.groups.apply(msg, this.now());
-        for (const g of deleted) this.deleteFlowsWhere((e) => usesGroup(e.instructions, g));
+        for (const g of deleted) this.deleteFlowsWhere((e) => usesGroup(e.instructions, g), OFPRR.GROUP_DELETE);
         return [];
       }
       case 'OFPMeterMod': {
         const deleted = this.meters.apply(msg, this.now());
-        for (const m of deleted) this.deleteFlowsWhere((e) => e.instructions.some((i) => i.kind === 'OFPInstructionMeter' && i.meter_id === m));
+        // OF1.3 has no METER_DELETE reason; as OVS does, such flows are removed with DELETE
+        for (const m of deleted) this.deleteFlowsWhere((e) => e.instructions.some((i) => i.kind === 'OFPInstructionMeter' && i.meter_id === m), OFPRR.DELETE);
         return [];
       }
       case 'OFPPortMod':
@@ -438,7 +446,7 @@ export class Datapath implements ChannelHandler, Emitter {
         const [table] = this.tablesFor(m.table_id, false) as [FlowTable];
         this.checkInstructions(m.table_id, m.instructions);
         if (m.flags & ~0x1f) throw new OFPError(OFPET.FLOW_MOD_FAILED, OFPFMFC.BAD_FLAGS, `unknown flags 0x${m.flags.toString(16)}`);
-        const before = table.select(filter, true);
+        const before = table.select({ ...filter, cookieMask: 0n }, true); // ADD ignores cookie_mask
         const entry = table.add(
           { priority: m.priority, value, mask, match: m.match, cookie: m.cookie, idle_timeout: m.idle_timeout, hard_timeout: m.hard_timeout, flags: m.flags, instructions: m.instructions },
           now,
@@ -451,11 +459,11 @@ export class Datapath implements ChannelHandler, Emitter {
       case OFPFC.MODIFY_STRICT: {
         const [table] = this.tablesFor(m.table_id, false) as [FlowTable];
         this.checkInstructions(m.table_id, m.instructions);
-        const changed = table.modify(filter, m.command === OFPFC.MODIFY_STRICT, m.instructions, m.flags, now);
-        for (const e of changed) {
-          this.refs(m.instructions, 1);
-          void e;
-        }
+        const strict = m.command === OFPFC.MODIFY_STRICT;
+        const old = table.select(filter, strict).map((e) => e.instructions);
+        const changed = table.modify(filter, strict, m.instructions, m.flags, now);
+        for (const ins of old) this.unref(ins);
+        for (let i = 0; i < changed.length; i++) this.refs(m.instructions, 1);
         break;
       }
       case OFPFC.DELETE:
@@ -475,13 +483,13 @@ export class Datapath implements ChannelHandler, Emitter {
     }
   }
 
-  private deleteFlowsWhere(pred: (e: FlowEntry) => boolean): void {
+  private deleteFlowsWhere(pred: (e: FlowEntry) => boolean, reason: number): void {
     const now = this.now();
     for (const t of this.tables) {
       const doomed = [...t.entries()].filter(pred);
       for (const e of doomed) {
         const filter: FlowFilter = { value: e.value, mask: e.mask, priority: e.priority, cookie: 0n, cookieMask: 0n };
-        for (const gone of t.delete(filter, true)) this.removed(gone, OFPRR.GROUP_DELETE, now);
+        for (const gone of t.delete(filter, true)) this.removed(gone, reason, now);
       }
     }
   }

@@ -39,6 +39,8 @@ export interface PipelineTables {
   readonly meters: MeterTable;
   /** Set-config flag OFPC_INVALID_TTL_TO_CONTROLLER. */
   invalidTtlToController: boolean;
+  /** Set-config miss_send_len: bytes of an invalid-TTL packet sent to the controller. */
+  missSendLen: number;
 }
 
 const IP_DSCP = 'ip_dscp';
@@ -87,22 +89,28 @@ export class Pipeline {
       const reason = isTableMiss(entry) ? OFPR.NO_MATCH : OFPR.ACTION;
       const ctx: Ctx = { tableId, cookie: entry.cookie, reason, trace };
       let next = -1;
-      for (const ins of entry.instructions) {
-        const r = this.instruction(ins, pkt, emit, set, ctx);
-        if (r === STOP) return;
-        if (r >= 0) next = r;
+      // the spec's order (§5.9), whatever order the flow-mod listed them in
+      const list = entry.instructions;
+      for (const rank of INSTRUCTION_ORDER) {
+        for (const ins of list) {
+          if (instructionRank(ins) !== rank) continue;
+          const r = this.instruction(ins, pkt, emit, set, ctx);
+          if (r === STOP) return;
+          if (r >= 0) next = r;
+        }
       }
       if (next < 0) break;
       tableId = next;
     }
     const actions = set.ordered();
     trace?.note(`action set: ${actions.map((a) => a.kind.replace(/^OFPAction/, '')).join(', ') || '(empty)'}`);
-    this.actions(actions, pkt, emit, { tableId, cookie: 0n, reason: OFPR.ACTION, trace }, 0);
+    // no single flow entry is responsible for the action set: packet-ins from it carry cookie -1 (§7.4.1)
+    this.actions(actions, pkt, emit, { tableId, cookie: NO_COOKIE, reason: OFPR.ACTION, trace }, 0);
   }
 
   /** Runs an action list (packet-out, apply-actions) without tables. */
   runActions(actions: readonly Action[], pkt: Packet, emit: Emitter, trace?: TraceRecorder): void {
-    this.actions(actions, pkt, emit, { tableId: 0xff, cookie: 0xffffffffffffffffn, reason: OFPR.ACTION, trace }, 0);
+    this.actions(actions, pkt, emit, { tableId: 0xff, cookie: NO_COOKIE, reason: OFPR.ACTION, trace }, 0);
   }
 
   /** Returns STOP to end the packet, a table id for goto, or -1. */
@@ -165,7 +173,7 @@ export class Pipeline {
           break;
         case 'invalid_ttl':
           ctx.trace?.note('invalid TTL');
-          if (this.t.invalidTtlToController) emit.toController(pkt, OFPR.INVALID_TTL, ctx.tableId, ctx.cookie, 0xffff);
+          if (this.t.invalidTtlToController) emit.toController(pkt, OFPR.INVALID_TTL, ctx.tableId, ctx.cookie, this.t.missSendLen);
           return false;
         case 'applied':
         case 'skipped':
@@ -182,10 +190,11 @@ export class Pipeline {
     ctx.trace?.note(`group ${groupId}: ${buckets.length} bucket(s)`);
     if (buckets.length === 0) return;
     if (!ctx.trace) this.t.groups.hit(groupId, buckets, pkt.length);
+    const inGroup: Ctx = { ...ctx, cookie: NO_COOKIE }; // packet-ins from buckets carry cookie -1 (§7.4.1)
     for (const b of buckets) {
       // each bucket works on its own copy of the packet (OF1.3 §5.6.1)
       const copy = pkt.clone();
-      this.actions(b.actions, copy, emit, ctx, depth);
+      this.actions(b.actions, copy, emit, inGroup, depth);
     }
   }
 }
@@ -198,6 +207,24 @@ interface Ctx {
 }
 
 const STOP = -2;
+const NO_COOKIE = 0xffffffffffffffffn;
+
+/** Instruction types in execution order (§5.9): meter, apply, clear, write, write-metadata, goto. */
+const INSTRUCTION_ORDER = [0, 1, 2, 3, 4, 5, 6] as const;
+function instructionRank(ins: Instruction): number {
+  switch (ins.kind) {
+    case 'OFPInstructionMeter':
+      return 0;
+    case 'OFPInstructionActions':
+      return ins.type === OFPIT.APPLY_ACTIONS ? 1 : ins.type === OFPIT.CLEAR_ACTIONS ? 2 : 3;
+    case 'OFPInstructionWriteMetadata':
+      return 4;
+    case 'OFPInstructionGotoTable':
+      return 5;
+    case 'OFPInstructionExperimenter':
+      return 6;
+  }
+}
 
 export function portName(p: number): string {
   switch (p) {

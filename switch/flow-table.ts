@@ -33,9 +33,8 @@
 import { type Instruction, type Match, type MessageOf, OFPET, OFPFF, OFPFMFC, OFPG, OFPP, OFPRR } from '../openflow/index.js';
 import { OFPError } from './errors.js';
 
-/** An installed flow entry. The definition is fixed; counters and last_used change as packets hit it. */
-export interface FlowEntry {
-  readonly table_id: number;
+/** What an ADD installs: the flow-mod's fields with its match compiled. */
+export interface FlowSpec {
   readonly priority: number;
   /** Compiled match (value already masked). Shared with the table: do not modify. */
   readonly value: Uint32Array;
@@ -50,6 +49,11 @@ export interface FlowEntry {
   readonly flags: number;
   /** Replaced as a whole by a MODIFY; never modified in place. */
   readonly instructions: readonly Instruction[];
+}
+
+/** An installed flow entry. The definition is fixed; counters and last_used change as packets hit it. */
+export interface FlowEntry extends FlowSpec {
+  readonly table_id: number;
   /** When the entry was installed (ms, injected clock). Duration counts from here. */
   readonly install_time: number;
   /** Install order within this table, unique and increasing; breaks priority ties (lower wins). */
@@ -59,19 +63,6 @@ export interface FlowEntry {
   /** Counters. Prefer FlowTable.hit(), which honours OFPFF_NO_PKT_COUNTS and OFPFF_NO_BYT_COUNTS. */
   packet_count: number;
   byte_count: number;
-}
-
-/** What an ADD installs: the flow-mod's fields with its match compiled. */
-export interface FlowSpec {
-  readonly priority: number;
-  readonly value: Uint32Array;
-  readonly mask: Uint32Array;
-  readonly match: Match;
-  readonly cookie: bigint;
-  readonly idle_timeout: number;
-  readonly hard_timeout: number;
-  readonly flags: number;
-  readonly instructions: readonly Instruction[];
 }
 
 /**

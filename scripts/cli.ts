@@ -1,8 +1,9 @@
 /**
- * The `tinflow` command line. Subcommands: codec (this issue); switch, controller, node and demo arrive
- * with their issues. Exit status: 0 ok, 2 bad input or usage.
+ * The `tinflow` command line. Subcommands: codec, switch, switchctl, controller, demo; node arrives with the
+ * overlay issue. Exit status: 0 ok, 2 bad input or usage.
  */
 import { codecMain } from './codec-cli.js';
+import { controllerMain } from './controller-cli.js';
 import { demoMain } from './demo.js';
 import { switchMain } from './switch-cli.js';
 import { switchctlMain } from '../switch/ctl.js';
@@ -13,6 +14,8 @@ commands:
   codec decode [--hex HEX]   OpenFlow 1.3 bytes (stdin, or --hex) → one Ryu-JSON object per line
   codec encode               Ryu-JSON (one object per line, or a JSON array) on stdin → one hex line each
   switch --name NAME ...     the OpenFlow 1.3 switch (tinflow switch --help)
+  controller [--listen tcp:IP:PORT] [--app learning|hub|PATH] [--rest IP:PORT]
+                             the OpenFlow 1.3 controller (tinflow controller --help)
   switchctl --ctl SOCKET ... dump-flows, dump-ports, trace IN_PORT FRAME on a running switch
   demo                       a short tour of what tinflow can do so far
 
@@ -28,6 +31,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return demoMain(rest);
     case 'switch':
       return switchMain(rest);
+    case 'controller':
+      return controllerMain(rest);
     case 'switchctl':
       return switchctlMain(rest);
     case undefined:

@@ -1,0 +1,200 @@
+/**
+ * The controller's HTTP side (fastify): Ryu's ofctl_rest routes (rest-ofctl.ts), Prometheus metrics at
+ * GET /metrics (prom-client), and a WebSocket stream of controller events at /events. Every failure is
+ * JSON `{"error": "..."}` with the status that fits (errors.ts httpStatus). Bound to 127.0.0.1 unless
+ * told otherwise.
+ *
+ * /events takes `?events=switchEnter,packetIn,...` (default: everything but packetIn and message) and
+ * sends one JSON object per event. A client that stops reading loses events (counted) instead of
+ * growing the controller's memory.
+ */
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { WebSocket } from 'ws';
+import type { EventMap, EventName } from './api.js';
+import type { Controller } from './controller.js';
+import { describeError } from './datapath.js';
+import { ControllerError, httpStatus } from './errors.js';
+import { registerOfctlRoutes } from './rest-ofctl.js';
+
+export interface RestOptions {
+  readonly host?: string;
+  readonly port?: number;
+  /** Timeout for requests to switches (ms). */
+  readonly timeoutMs?: number;
+}
+
+export interface RestServer {
+  readonly app: FastifyInstance;
+  /** http://HOST:PORT */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const ALL_EVENTS: readonly EventName[] = [
+  'switchEnter', 'switchLeave', 'packetIn', 'portAdd', 'portDelete', 'portModify', 'flowRemoved', 'error', 'message',
+];
+const DEFAULT_EVENTS: readonly EventName[] = ALL_EVENTS.filter((e) => e !== 'packetIn' && e !== 'message');
+/** A WebSocket client further behind than this loses events. */
+const MAX_BUFFERED = 1 << 20;
+
+/** dpids as Ryu's REST writes them: decimal numbers (strings beyond 2^53). */
+export function dpidJson(id: bigint): number | string {
+  return id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : id.toString();
+}
+
+/** The JSON form of an event for /events. */
+export function eventJson<E extends EventName>(event: E, ev: EventMap[E]): Record<string, unknown> {
+  const base: Record<string, unknown> = { event, time: new Date().toISOString(), dpid: dpidJson(ev.dp.id) };
+  const e = ev as EventMap[EventName];
+  if ('port' in e) {
+    const p = e.port;
+    Object.assign(base, { port_no: p.port_no, name: p.name, hw_addr: p.hw_addr, config: p.config, state: p.state });
+  }
+  if ('reason' in e && typeof e.reason === 'string') base['reason'] = e.reason;
+  if ('inPort' in e) {
+    const pk = e.packet;
+    Object.assign(base, {
+      in_port: e.inPort,
+      reason: e.msg.reason,
+      table_id: e.msg.table_id,
+      total_len: e.msg.total_len,
+      eth_src: pk.eth?.src,
+      eth_dst: pk.eth?.dst,
+      eth_type: pk.eth?.ethertype,
+      ...(pk.ipv4 ? { ipv4_src: pk.ipv4.src, ipv4_dst: pk.ipv4.dst, ip_proto: pk.ipv4.proto } : {}),
+      ...(pk.ipv6 ? { ipv6_src: pk.ipv6.src, ipv6_dst: pk.ipv6.dst, ip_proto: pk.ipv6.nxt } : {}),
+    });
+  } else if ('msg' in e) {
+    const m = e.msg;
+    if (m.type === 'OFPFlowRemoved') {
+      Object.assign(base, {
+        cookie: m.cookie.toString(), priority: m.priority, reason: m.reason, table_id: m.table_id,
+        duration_sec: m.duration_sec, packet_count: m.packet_count.toString(), byte_count: m.byte_count.toString(),
+        idle_timeout: m.idle_timeout, hard_timeout: m.hard_timeout,
+      });
+    } else if (m.type === 'OFPErrorMsg') {
+      Object.assign(base, { xid: m.xid, err_type: m.err_type, code: m.code, message: describeError(m) });
+    } else {
+      Object.assign(base, { type: m.type, xid: m.xid });
+    }
+  }
+  return base;
+}
+
+function metrics(ctl: Controller): Registry {
+  const register = new Registry();
+  collectDefaultMetrics({ register, prefix: 'tinflow_controller_' });
+  const byType = (name: string, help: string, dir: 'rx' | 'tx'): void => {
+    new Counter({
+      name, help, labelNames: ['type'], registers: [register],
+      collect() {
+        this.reset();
+        for (const [type, n] of ctl.counters[dir]) this.inc({ type }, n);
+      },
+    });
+  };
+  byType('tinflow_controller_messages_received_total', 'OpenFlow messages received from switches, by type', 'rx');
+  byType('tinflow_controller_messages_sent_total', 'OpenFlow messages sent to switches, by type', 'tx');
+  new Gauge({
+    name: 'tinflow_controller_datapaths', help: 'Switches connected and past the handshake', registers: [register],
+    collect() {
+      this.set(ctl.datapaths().length);
+    },
+  });
+  new Gauge({
+    name: 'tinflow_controller_connections', help: 'Switch connections, including those in handshake', registers: [register],
+    collect() {
+      this.set(ctl.connections().length);
+    },
+  });
+  new Gauge({
+    name: 'tinflow_controller_ports', help: 'Ports per switch', labelNames: ['dpid'], registers: [register],
+    collect() {
+      this.reset();
+      for (const dp of ctl.datapaths()) this.set({ dpid: dp.id.toString() }, dp.ports.size);
+    },
+  });
+  new Counter({
+    name: 'tinflow_controller_app_errors_total', help: 'Exceptions thrown by app handlers', registers: [register],
+    collect() {
+      this.reset();
+      this.inc(ctl.counters.appErrors);
+    },
+  });
+  new Counter({
+    name: 'tinflow_controller_switch_errors_total', help: 'OFPT_ERROR messages received from switches', registers: [register],
+    collect() {
+      this.reset();
+      this.inc(ctl.counters.switchErrors);
+    },
+  });
+  return register;
+}
+
+export async function startRest(ctl: Controller, opts: RestOptions = {}): Promise<RestServer> {
+  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const register = metrics(ctl);
+  const dropped = new Counter({ name: 'tinflow_controller_events_dropped_total', help: 'Events not sent to slow WebSocket clients', registers: [register] });
+
+  app.setErrorHandler((err: FastifyError | ControllerError | Error, _req, reply) => {
+    if (err instanceof ControllerError) {
+      const body: Record<string, unknown> = { error: err.message, code: err.code };
+      if (err.switchError) Object.assign(body, { err_type: err.switchError.err_type, err_code: err.switchError.code });
+      return reply.status(httpStatus(err.code)).send(body);
+    }
+    const status = 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
+    const message = status === 400 && 'code' in err && err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? `the body is not valid JSON: ${err.message}` : err.message;
+    if (status >= 500) ctl.log.error({ err: err.stack }, 'REST handler failed');
+    return reply.status(status).send({ error: message });
+  });
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` }));
+
+  await app.register(websocket, { options: { maxPayload: 1 << 16 } });
+  registerOfctlRoutes(app, ctl, opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {});
+
+  app.get('/metrics', async (_req, reply) => {
+    const text = await register.metrics();
+    return reply.type(register.contentType).send(text);
+  });
+
+  app.get('/events', { websocket: true }, (socket: WebSocket, req) => {
+    const q = (req.query ?? {}) as Record<string, unknown>;
+    let wanted: readonly EventName[] = DEFAULT_EVENTS;
+    if (typeof q['events'] === 'string' && q['events'] !== '') {
+      const names = q['events'].split(',');
+      const unknown = names.filter((n) => !(ALL_EVENTS as readonly string[]).includes(n));
+      if (unknown.length > 0) {
+        socket.send(JSON.stringify({ error: `unknown event ${JSON.stringify(unknown[0])}; known: ${ALL_EVENTS.join(', ')}` }));
+        socket.close(1008, 'unknown event');
+        return;
+      }
+      wanted = names as EventName[];
+    }
+    const subscribe = <E extends EventName>(name: E): (() => void) => {
+      const fn = (ev: EventMap[E]): void => {
+        if (socket.readyState !== socket.OPEN) return;
+        if (socket.bufferedAmount > MAX_BUFFERED) {
+          dropped.inc();
+          return;
+        }
+        socket.send(JSON.stringify(eventJson(name, ev)));
+      };
+      (ctl.on as (e: E, f: (ev: EventMap[E]) => void) => Controller)(name, fn);
+      return () => (ctl.off as (e: E, f: (ev: EventMap[E]) => void) => Controller)(name, fn);
+    };
+    const unsubscribe = wanted.map((name) => subscribe(name));
+    socket.on('close', () => {
+      for (const u of unsubscribe) u();
+    });
+    socket.on('error', () => socket.terminate());
+  });
+
+  const address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 });
+  return {
+    app,
+    url: address,
+    close: () => app.close(),
+  };
+}

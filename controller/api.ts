@@ -61,7 +61,10 @@ export interface EventMap {
   flowRemoved: { readonly dp: DatapathHandle; readonly msg: MessageOf<'OFPFlowRemoved'> };
   /** An OFPT_ERROR from the switch (also delivered to the request it answers, if any). */
   error: { readonly dp: DatapathHandle; readonly msg: MessageOf<'OFPErrorMsg'> };
-  /** Every message from the switch in state 'main' (replies included), after the specific events. */
+  /**
+   * Every message from the switch in state 'main', after the specific events, except replies to
+   * request(): those go to their caller only.
+   */
   message: { readonly dp: DatapathHandle; readonly msg: OFPMessage };
 }
 

@@ -102,6 +102,7 @@ export class Controller extends EventEmitter<{ [E in EventName]: [EventMap[E]] }
   /** Message counters by direction and type, read by metrics. */
   readonly counters = { rx: new Map<string, number>(), tx: new Map<string, number>(), appErrors: 0, switchErrors: 0 };
   private readonly host: DatapathHost;
+  private readonly tlsOpts: (tls.SecureContextOptions & { ca?: Buffer }) | undefined;
   private stopped = false;
 
   constructor(opts: ControllerOptions = {}) {
@@ -122,6 +123,7 @@ export class Controller extends EventEmitter<{ [E in EventName]: [EventMap[E]] }
     for (const s of opts.switches ?? []) parseEndpoint(s, 'switch address');
     const needsTls = [...(opts.listen ?? []), ...(opts.switches ?? [])].some((s) => s.startsWith('ssl:'));
     if (needsTls && !opts.tls) throw new ControllerError('config', 'ssl: needs a certificate and key (--cert, --key)');
+    this.tlsOpts = opts.tls ? this.tlsOptions(opts.tls) : undefined;
     this.host = {
       log: this.log,
       requestTimeoutMs: opts.requestTimeoutMs ?? 5000,
@@ -137,8 +139,23 @@ export class Controller extends EventEmitter<{ [E in EventName]: [EventMap[E]] }
     };
   }
 
+  /** Listens and starts dialling. On failure nothing is left listening. */
   async start(): Promise<void> {
-    const tlsOpts = this.opts.tls ? this.tlsOptions(this.opts.tls) : undefined;
+    const tlsOpts = this.tlsOpts;
+    try {
+      await this.listen(tlsOpts);
+    } catch (e) {
+      await Promise.all(this.servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
+      throw e;
+    }
+    for (const s of this.opts.switches ?? []) {
+      const d = new Dialer(parseEndpoint(s, 'switch address'), tlsOpts, this);
+      this.dialers.push(d);
+      d.dial();
+    }
+  }
+
+  private async listen(tlsOpts: (tls.SecureContextOptions & { ca?: Buffer }) | undefined): Promise<void> {
     for (const s of this.opts.listen ?? []) {
       const ep = parseEndpoint(s, 'listen address');
       const onSock = (sock: Socket): void => {
@@ -155,12 +172,8 @@ export class Controller extends EventEmitter<{ [E in EventName]: [EventMap[E]] }
       });
       server.on('error', (e: Error) => this.log.error({ err: e.message }, 'listener error'));
       this.servers.push(server);
-      this.log.info({ listen: `${ep.kind}:${ep.host}:${(server.address() as AddressInfo).port}` }, 'listening for switches');
-    }
-    for (const s of this.opts.switches ?? []) {
-      const d = new Dialer(parseEndpoint(s, 'switch address'), tlsOpts, this);
-      this.dialers.push(d);
-      d.dial();
+      // debug: the CLI's one 'controller running' line lists the addresses once all of them are bound.
+      this.log.debug({ listen: `${ep.kind}:${ep.host}:${(server.address() as AddressInfo).port}` }, 'listening for switches');
     }
   }
 
@@ -196,15 +209,19 @@ export class Controller extends EventEmitter<{ [E in EventName]: [EventMap[E]] }
     return [...this.all];
   }
 
+  /** Reads the TLS files and checks that they make a context (PEM, a key matching the certificate). */
   private tlsOptions(files: TlsFiles): tls.SecureContextOptions & { ca?: Buffer } {
     try {
-      return {
+      const opts = {
         cert: readFileSync(files.cert),
         key: readFileSync(files.key),
         ...(files.ca ? { ca: readFileSync(files.ca) } : {}),
       };
+      tls.createSecureContext(opts);
+      return opts;
     } catch (e) {
-      throw new ControllerError('config', `cannot read TLS files: ${(e as Error).message}`);
+      const which = `cert ${files.cert}, key ${files.key}${files.ca ? `, ca ${files.ca}` : ''}`;
+      throw new ControllerError('config', `cannot use the TLS files (${which}): ${(e as Error).message}`);
     }
   }
 

@@ -42,7 +42,10 @@ export interface Ipv4Header {
 export interface Ipv6Header {
   readonly src: string;
   readonly dst: string;
-  /** The upper-layer protocol after extension headers. */
+  /**
+   * The upper-layer protocol after extension headers. A non-first fragment names it too but carries no
+   * transport header; the parser stops there.
+   */
   readonly nxt: number;
   readonly hop_limit: number;
   readonly traffic_class: number;
@@ -154,16 +157,15 @@ export function parseFrame(frame: Buffer): ParsedPacket {
     let nxt = frame[off + 6]!;
     const base = off;
     off += 40;
-    while (IPV6_EXT.has(nxt) && n >= off + 8) {
-      const len = (frame[off + 1]! + 1) * 8;
+    // RFC 8200's order puts destination options after the fragment header too; a later fragment's
+    // payload is no header, so the walk stops there (nxt still names the upper layer, as IPv4's proto).
+    let later = false;
+    while ((IPV6_EXT.has(nxt) || nxt === IPV6_FRAGMENT) && n >= off + 8) {
+      const len = nxt === IPV6_FRAGMENT ? 8 : (frame[off + 1]! + 1) * 8;
+      if (nxt === IPV6_FRAGMENT) later = (frame.readUInt16BE(off + 2) >> 3) !== 0;
       nxt = frame[off]!;
       off += len;
-    }
-    if (nxt === IPV6_FRAGMENT && n >= off + 8) {
-      const fragOff = frame.readUInt16BE(off + 2) >> 3;
-      nxt = frame[off]!;
-      off += 8;
-      if (fragOff !== 0) nxt = -1;
+      if (later) break;
     }
     out.ipv6 = {
       src: ipv6ToText(frame.subarray(base + 8, base + 24)),
@@ -174,7 +176,7 @@ export function parseFrame(frame: Buffer): ParsedPacket {
       flow_label: vtf & 0xfffff,
     };
     out.payloadOffset = Math.min(off, n);
-    if (off > n) return out;
+    if (off > n || later) return out;
     proto = nxt;
   } else {
     return out;

@@ -151,7 +151,27 @@ export async function startRest(ctl: Controller, opts: RestOptions = {}): Promis
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` }));
 
-  await app.register(websocket, { options: { maxPayload: 1 << 16 } });
+  await app.register(websocket, {
+    options: { maxPayload: 1 << 16 },
+    // Stopping says goodbye to event clients but waits at most a second for their answer: a client that
+    // has stopped reading would otherwise hold app.close() (and the CLI's SIGTERM) for ws's 30 s timeout.
+    preClose(done) {
+      const clients = [...this.websocketServer.clients];
+      let open = clients.length;
+      const timer = setTimeout(() => {
+        for (const c of clients) c.terminate();
+      }, 1000);
+      if (open === 0) clearTimeout(timer);
+      for (const c of clients) {
+        c.once('close', () => {
+          if (--open === 0) clearTimeout(timer);
+        });
+        c.close(1001, 'controller stopping');
+      }
+      this.websocketServer.close();
+      done();
+    },
+  });
   registerOfctlRoutes(app, ctl, opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {});
 
   app.get('/metrics', async (_req, reply) => {

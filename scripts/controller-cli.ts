@@ -56,7 +56,10 @@ export async function controllerMain(argv: readonly string[]): Promise<number> {
       echoIntervalMs: cfg.echoInterval * 1000,
       ...(cfg.tls ? { tls: cfg.tls } : {}),
     });
-    await ctl.start();
+    // Flags and files were checked above; what start() can still refuse is a listen address.
+    await ctl.start().catch((e: unknown) => {
+      throw e instanceof ControllerError ? new ControllerError('config', `--listen: ${e.message}`) : e;
+    });
   } catch (e) {
     return fail(e);
   }

@@ -1,14 +1,18 @@
 /**
  * `tinflow demo`: the main job. As root on Linux it builds two hosts in network namespaces of its own,
- * joins them with a tinflow switch (in fail-mode standalone: no controller needed yet), pings across,
- * shows the switch's ports and a pipeline trace, and removes everything again. Then (or elsewhere) it
- * shows the OpenFlow codec: a flow-mod and a packet-in on the wire and in Ryu's JSON, and how a bad
- * message is answered. The controller joins the demo with its issue.
+ * joins them with a tinflow switch driven by the in-tree controller (learning app), pings across, reads
+ * the installed flows back through the REST API (Ryu's ofctl_rest routes), shows the switch's ports and
+ * a pipeline trace, and removes everything again. Then (or elsewhere) it shows the OpenFlow codec: a
+ * flow-mod and a packet-in on the wire and in Ryu's JSON, and how a bad message is answered.
  */
 import { spawn } from 'node:child_process';
+import { learning } from '../controller/apps/learning.js';
+import { Controller } from '../controller/controller.js';
+import { type RestServer, startRest } from '../controller/rest.js';
+import { Channel, parseTarget } from '../switch/channel.js';
 import { Datapath } from '../switch/datapath.js';
 import { openInterface } from '../switch/portio/index.js';
-import { Lab } from './netlab.js';
+import { Lab, inNs } from './netlab.js';
 import {
   OFPCodecError,
   type OFPMessage,
@@ -66,36 +70,62 @@ export async function demoMain(argv: readonly string[]): Promise<number> {
 
 const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
-/** Two hosts, one switch, a ping; everything made here is removed at the end. */
+function runPing(ns: string, addr: string): Promise<string> {
+  return new Promise<string>((resolve) => {
+    // asynchronous, so that the switch and the controller keep working while ping runs
+    const p = spawn('ip', ['netns', 'exec', ns, 'ping', '-c', '3', '-i', '0.3', '-W', '2', addr], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('close', () => resolve(out.split('\n').filter((l) => /packets transmitted|rtt/.test(l)).join('\n')));
+    p.on('error', (e: Error) => resolve(`ping failed to start: ${e.message}`));
+  });
+}
+
+/**
+ * Two hosts, one switch, the in-tree controller with the learning app and its REST API; a ping; the
+ * flows the controller installed, read back through Ryu's REST routes. Everything is removed at the end.
+ */
 async function switchDemo(): Promise<void> {
   const lab = new Lab('dm');
-  const dp = new Datapath({ name: lab.name('br'), dpid: 1n, tables: 4, failMode: 'standalone', log: quiet });
+  const ctl = new Controller({ listen: ['tcp:127.0.0.1:0'], apps: [learning({ idleTimeout: 60 })] });
+  const dp = new Datapath({ name: lab.name('br'), dpid: 1n, tables: 4, failMode: 'secure', log: quiet });
+  let channel: Channel | undefined;
+  let rest: RestServer | undefined;
   try {
-    process.stdout.write('\n-- a switch between two namespaces --\n');
+    process.stdout.write('\n-- a switch between two namespaces, driven by the in-tree controller --\n');
     for (const i of [1, 2]) {
       const ns = lab.ns(`h${i}`);
       lab.veth(lab.name(`s${i}`), lab.name(`e${i}`));
       lab.move(lab.name(`e${i}`), ns, `10.99.0.${i}/24`);
       dp.addPort(openInterface(lab.name(`s${i}`), { offload: true }), i);
     }
-    dp.attach({ sendAsync: () => 0, connected: 0 });
-    process.stdout.write(`hosts ${lab.name('h1')} (10.99.0.1) and ${lab.name('h2')} (10.99.0.2), switch ports 1 and 2, fail-mode standalone\n`);
-    const ping = await new Promise<string>((resolve) => {
-      // asynchronous, so that the switch keeps forwarding while ping runs
-      const p = spawn('ip', ['netns', 'exec', lab.name('h1'), 'ping', '-c', '3', '-i', '0.3', '-W', '2', '10.99.0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-      p.on('close', () => resolve(out));
-      p.on('error', (e: Error) => resolve(`ping failed to start: ${e.message}`));
-    });
-    process.stdout.write(ping.split('\n').filter((l) => /packets transmitted|rtt/.test(l)).join('\n') + '\n');
+    await ctl.start();
+    rest = await startRest(ctl, { host: '127.0.0.1', port: 0 });
+    const entered = new Promise<void>((resolve) => ctl.once('switchEnter', () => resolve()));
+    channel = new Channel({ targets: [parseTarget(ctl.addresses()[0] ?? '')], handler: dp, log: quiet });
+    dp.attach(channel);
+    await channel.start();
+    await entered;
+    process.stdout.write(`hosts ${lab.name('h1')} (10.99.0.1) and ${lab.name('h2')} (10.99.0.2) on switch ports 1 and 2 (fail-mode secure)\n`);
+    process.stdout.write(`controller ${ctl.addresses()[0] ?? ''} with the learning app; REST API at ${rest.url}\n`);
+    process.stdout.write(`${await runPing(lab.name('h1'), '10.99.0.2')}\n`);
+    const res = await fetch(`${rest.url}/stats/flow/1`);
+    const flows = ((await res.json()) as Record<string, { priority: number; match: unknown; actions: unknown; packet_count: number }[]>)['1'] ?? [];
+    process.stdout.write(`GET /stats/flow/1 (Ryu's ofctl_rest): ${flows.length} flows\n`);
+    for (const f of flows) process.stdout.write(`  priority ${f.priority} match ${JSON.stringify(f.match)} actions ${JSON.stringify(f.actions)} packets ${f.packet_count}\n`);
     for (const l of dp.dumpPorts()) process.stdout.write(`${l}\n`);
-    const t = dp.trace(Buffer.from('02000000000202000000000108004500001c00010000400100000a6300010a630002080000000000000000000000000000000000', 'hex'), 1);
-    process.stdout.write(`trace of a ping on port 1 through the (empty) flow tables:\n${[...t.steps, ...(t.outputs.length ? t.outputs : ['dropped: no flow; without a controller, standalone mode forwards by MAC learning instead'])].map((l) => `  ${l}`).join('\n')}\n`);
+    // A ping from h1 to h2 as the switch would see it on port 1: it now hits the flow the controller installed.
+    const macOf = (i: number): string => inNs(lab.name(`h${i}`), 'cat', `/sys/class/net/${lab.name(`e${i}`)}/address`).trim().replace(/:/g, '');
+    const frame = Buffer.from(`${macOf(2)}${macOf(1)}08004500001c00010000400100000a6300010a630002080000000000000000000000000000000000`, 'hex');
+    const t = dp.trace(frame, 1);
+    process.stdout.write(`trace of a ping from h1 to h2 arriving on port 1:\n${[...t.steps, ...t.outputs].map((l) => `  ${l}`).join('\n')}\n`);
   } catch (e) {
     process.stdout.write(`(the switch part could not run here: ${(e as Error).message})\n`);
   } finally {
+    await channel?.stop();
     dp.stop();
+    await rest?.close();
+    await ctl.stop();
     lab.cleanup();
   }
 }

@@ -16,7 +16,7 @@ commands:
   switch --name NAME ...     the OpenFlow 1.3 switch (tinflow switch --help)
   controller [--listen tcp:IP:PORT] [--app learning|hub|PATH] [--rest IP:PORT]
                              the OpenFlow 1.3 controller (tinflow controller --help)
-  switchctl --ctl SOCKET ... dump-flows, dump-ports, trace IN_PORT FRAME on a running switch
+  switchctl --ctl SOCKET ... status, dump-flows, dump-ports, trace IN_PORT FRAME on a running switch
   demo                       a short tour of what tinflow can do so far
 
 Run "tinflow <command> --help" for a command's options.

@@ -77,11 +77,15 @@ export async function controllerMain(argv: readonly string[]): Promise<number> {
   }
   ctl.log.info({ listen: ctl.addresses(), apps: ctl.apps.map((a) => a.name), rest: rest?.url }, 'controller running');
   return new Promise((done) => {
+    let stopping = false;
     const stop = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
       ctl.log.info({ signal: sig }, 'stopping');
       void Promise.all([ctl.stop(), rest?.close()]).finally(() => done(0));
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // A repeated signal while shutting down is ignored, so a second SIGTERM cannot cut the clean-up short.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
 }

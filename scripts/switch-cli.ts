@@ -53,10 +53,13 @@ export async function switchMain(argv: readonly string[]): Promise<number> {
     dp.stop();
     return 2;
   }
-  const ctl = cfg.ctl ? serveCtl(cfg.ctl, dp) : undefined;
+  const ctl = cfg.ctl ? serveCtl(cfg.ctl, dp, channel) : undefined;
   log.info({ dpid: `0x${cfg.dpid.toString(16)}`, ports: dp.portNumbers(), failMode: cfg.failMode }, 'switch running');
   return new Promise((resolve) => {
+    let stopping = false;
     const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
       log.info({ signal: sig }, 'stopping');
       ctl?.close();
       void channel.stop().finally(() => {
@@ -64,7 +67,8 @@ export async function switchMain(argv: readonly string[]): Promise<number> {
         resolve(0);
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // A repeated signal while shutting down is ignored, so a second SIGTERM cannot cut the clean-up short.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
 }

@@ -5,8 +5,9 @@
 set -u
 cd "$(dirname "$0")/.."
 
-# os-ken: codec cross-checks and switch tests; OVS: ovs-ofctl and the reference switch; the rest: namespaces, traffic
-APT_PACKAGES=(python3-os-ken openvswitch-switch iproute2 iputils-ping ethtool iperf3 openssl)
+# os-ken: codec cross-checks and switch tests; OVS: ovs-ofctl and the reference switch; mininet: the Mininet
+# scenarios (mininet/run.py, under Debian's /usr/bin/python3); the rest: namespaces, traffic
+APT_PACKAGES=(python3-os-ken openvswitch-switch mininet iproute2 iputils-ping ethtool iperf3 openssl)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -65,6 +66,24 @@ if [ -f test-results/vitest.json ]; then
   failed=$((failed + tf))
 else
   echo "!! vitest wrote no results"
+  failed=$((failed + 1))
+fi
+
+# Mininet scenarios: one test each; their runner ends with "mininet: N passed, M failed".
+echo "== mininet"
+mn_log=$(mktemp)
+/usr/bin/python3 mininet/run.py 2>&1 | tee "$mn_log"
+mn_status=${PIPESTATUS[0]}
+mn_counts=$(sed -nE 's/^mininet: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$mn_log" | tail -n 1)
+rm -f "$mn_log"
+if [ -n "$mn_counts" ]; then
+  read -r mp mf <<<"$mn_counts"
+  passed=$((passed + mp))
+  failed=$((failed + mf))
+  # a runner that crashed after its summary line still counts as a failure
+  if [ "$mn_status" -ne 0 ] && [ "$mf" -eq 0 ]; then failed=$((failed + 1)); fi
+else
+  echo "!! the Mininet runner printed no summary (exit status $mn_status)"
   failed=$((failed + 1))
 fi
 

@@ -3,6 +3,9 @@
  * speaking one JSON request per line ({"cmd": "dump-flows"}) and one JSON reply per line
  * ({"ok": true, "lines": [...]} or {"ok": false, "error": "..."}).
  *
+ * status: the datapath id, fail mode, port count and how many controllers finished the hello exchange
+ * (`controllers-connected N`), one `key value` per line; what Mininet's `connected()` polls.
+ *
  * trace IN_PORT FRAME: FRAME is hex bytes, or fields in OXM names separated by commas
  * (eth_src=..,eth_dst=..,vlan_vid=..,eth_type=0x800,ipv4_src=..,ipv4_dst=..,ip_proto=6,tcp_src=..,
  * tcp_dst=..; udp_*, icmpv4_type/code, arp_op/spa/tpa likewise); unnamed fields take plain defaults.
@@ -12,14 +15,19 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Datapath } from './datapath.js';
 
-export function serveCtl(path: string, dp: Datapath): Server {
+/** What `status` reports of the OpenFlow channel (the Channel implements it). */
+export interface ChannelStatus {
+  readonly connected: number;
+}
+
+export function serveCtl(path: string, dp: Datapath, channel?: ChannelStatus): Server {
   if (existsSync(path)) unlinkSync(path);
   const server = createServer((sock) => {
     createInterface({ input: sock }).on('line', (line) => {
       let reply: object;
       try {
         const req = JSON.parse(line) as { cmd?: unknown; args?: unknown };
-        reply = { ok: true, lines: run(dp, String(req.cmd), Array.isArray(req.args) ? req.args.map(String) : []) };
+        reply = { ok: true, lines: run(dp, channel, String(req.cmd), Array.isArray(req.args) ? req.args.map(String) : []) };
       } catch (e) {
         reply = { ok: false, error: (e as Error).message };
       }
@@ -31,8 +39,15 @@ export function serveCtl(path: string, dp: Datapath): Server {
   return server;
 }
 
-function run(dp: Datapath, cmd: string, args: string[]): string[] {
+function run(dp: Datapath, channel: ChannelStatus | undefined, cmd: string, args: string[]): string[] {
   switch (cmd) {
+    case 'status':
+      return [
+        `dpid 0x${dp.opts.dpid.toString(16)}`,
+        `fail-mode ${dp.opts.failMode}`,
+        `ports ${dp.portNumbers().length}`,
+        `controllers-connected ${channel?.connected ?? 0}`,
+      ];
     case 'dump-flows':
       return dp.dumpFlows();
     case 'dump-ports':
@@ -46,7 +61,7 @@ function run(dp: Datapath, cmd: string, args: string[]): string[] {
       return [...t.steps, ...(t.outputs.length ? t.outputs.map((o) => `result: ${o}`) : ['result: dropped'])];
     }
     default:
-      throw new Error(`unknown command ${JSON.stringify(cmd)} (dump-flows, dump-ports, trace)`);
+      throw new Error(`unknown command ${JSON.stringify(cmd)} (status, dump-flows, dump-ports, trace)`);
   }
 }
 
@@ -140,7 +155,7 @@ export async function switchctlMain(argv: readonly string[]): Promise<number> {
   const rest = argv.filter((_, j) => j !== i && j !== i + 1);
   const [cmd, ...args] = rest;
   if (!path || !cmd) {
-    process.stderr.write('usage: tinflow switchctl --ctl SOCKET dump-flows|dump-ports|trace IN_PORT FRAME\n');
+    process.stderr.write('usage: tinflow switchctl --ctl SOCKET status|dump-flows|dump-ports|trace IN_PORT FRAME\n');
     return 2;
   }
   return new Promise((resolve) => {

@@ -1,12 +1,13 @@
 /**
  * `tinflow switch` and `tinflow switchctl` as a user runs them: bad flags exit 2 with one clear line;
- * a running switch answers dump-flows, dump-ports and trace on its control socket; SIGTERM stops it
+ * a running switch answers status, dump-flows, dump-ports and trace on its control socket; SIGTERM stops it
  * and removes the TAPs it created.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Lab, ip } from '../../scripts/netlab.js';
@@ -14,6 +15,12 @@ import { startSwitch, waitPort } from './switch-lab.js';
 
 const BIN = resolve(process.cwd(), 'scripts/tinflow');
 const run = (...args: string[]) => spawnSync(BIN, args, { encoding: 'utf8', timeout: 20_000 });
+async function until(ok: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); ) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 describe('tinflow switch: bad flags', () => {
   it.each([
@@ -40,14 +47,23 @@ describe('tinflow switchctl on a running switch', () => {
   let sw: ChildProcess;
   afterAll(() => lab.cleanup());
 
-  it('dump-flows, dump-ports, trace; SIGTERM removes the LOCAL TAP', async () => {
+  it('status, dump-flows, dump-ports, trace; SIGTERM removes the LOCAL TAP', async () => {
     lab.veth(lab.name('a'), lab.name('b'));
     const br = lab.name('br');
-    sw = startSwitch(lab, ['--name', br, '--listen', 'ptcp:6799:127.0.0.1', '--port', `1=${lab.name('a')}`, '--ctl', ctl, '--log-level', 'warn']);
+    sw = startSwitch(lab, ['--name', br, '--dpid', 'beef', '--listen', 'ptcp:6799:127.0.0.1', '--port', `1=${lab.name('a')}`, '--ctl', ctl, '--log-level', 'warn']);
     await waitPort(6799);
     const add = spawnSync('ovs-ofctl', ['-O', 'OpenFlow13', 'add-flow', 'tcp:127.0.0.1:6799', 'priority=10,in_port=1,ip,nw_dst=10.0.0.0/24,actions=output:LOCAL'], { encoding: 'utf8' });
     expect(add.status, add.stderr).toBe(0);
     const flows = run('switchctl', '--ctl', ctl, 'dump-flows');
+    const status = () => run('switchctl', '--ctl', ctl, 'status').stdout;
+    expect(status()).toBe(`dpid 0x${(0xbeefn).toString(16)}\nfail-mode secure\nports 2\ncontrollers-connected 0\n`);
+    // A controller counts once it finished hello (here: a bare OF1.3 hello), and stops counting when it leaves.
+    const peer = createConnection({ host: '127.0.0.1', port: 6799 });
+    peer.on('data', () => {});
+    peer.write(Buffer.from('0400000800000001', 'hex'));
+    await until(() => status().includes('controllers-connected 1'));
+    peer.destroy();
+    await until(() => status().includes('controllers-connected 0'));
     expect(flows.status).toBe(0);
     expect(flows.stdout).toMatch(/table=0 priority=10 .*in_port=1,eth_type=2048,ipv4_dst=10\.0\.0\.0\/255\.255\.255\.0 actions=apply\(Output:4294967294\)/);
     const ports = run('switchctl', '--ctl', ctl, 'dump-ports');

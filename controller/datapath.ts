@@ -11,8 +11,8 @@
  * disconnect rejects everything outstanding. A message with no reply of its own is followed by a
  * barrier, so its caller learns whether the switch accepted it.
  *
- * Writes are corked while a chunk of input is being handled, so the replies to a burst of packet-ins
- * leave in as few TCP segments as possible.
+ * Messages sent while a chunk of input is being handled are encoded into one batch buffer and leave
+ * in one write, so the replies to a burst of packet-ins cost one system call.
  */
 import type { Socket } from 'node:net';
 import {
@@ -28,6 +28,7 @@ import {
   type Port,
   decode,
   encode,
+  encodeInto,
 } from '../openflow/index.js';
 import type { DatapathHandle, DatapathState, RequestOptions } from './api.js';
 import { ControllerError } from './errors.js';
@@ -68,6 +69,10 @@ interface Pending {
   readonly timer: NodeJS.Timeout;
 }
 
+/** The batch buffer: flushed once it holds more than OUT_FLUSH_AT bytes, so any message still fits. */
+const OUT_SIZE = 256 * 1024;
+const OUT_FLUSH_AT = OUT_SIZE - 0x10000;
+
 const HELLO: OFPMessage = { type: 'OFPHello', xid: 0, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] };
 
 /** Requests answered by exactly one message of their own. */
@@ -100,6 +105,10 @@ export class Datapath implements DatapathHandle {
   private readonly timer: NodeJS.Timeout;
   private closeReason = 'connection closed by the switch';
   private closing = false;
+  /** Outgoing messages gathered while a chunk of input is handled (see send and flush). */
+  private readonly out = Buffer.allocUnsafe(OUT_SIZE);
+  private outLen = 0;
+  private batching = false;
 
   constructor(
     private readonly sock: Socket,
@@ -130,17 +139,45 @@ export class Datapath implements DatapathHandle {
   send(msg: OFPMessage): number {
     const xid = msg.xid === 0 ? this.nextXid() : msg.xid;
     if (this.state === 'dead') return xid;
-    const m = xid === msg.xid ? msg : { ...msg, xid };
-    let bytes: Buffer;
+    if (this.outLen > OUT_FLUSH_AT) this.flush();
+    // Encoded into the batch buffer with the xid patched in afterwards: no copy of the message object.
+    const start = this.outLen;
+    let end: number;
     try {
-      bytes = encode(m);
+      end = encodeInto(msg, this.out, start);
+      if (end - start > 0xffff) encode(msg); // throws the codec's "above OpenFlow's 65535" error
     } catch (e) {
-      if (e instanceof OFPCodecError) throw new ControllerError('bad-request', `cannot encode ${msg.type}: ${e.message}`);
-      throw e;
+      let err = e;
+      if (e instanceof RangeError && !(e instanceof OFPCodecError)) {
+        // Larger than the room left: encode() says why (or it fits on its own after all).
+        try {
+          const bytes = encode(msg);
+          bytes.writeUInt32BE(xid, 4);
+          this.flush();
+          this.sock.write(bytes);
+          this.host.counted('tx', msg.type);
+          return xid;
+        } catch (e2) {
+          err = e2;
+        }
+      }
+      if (err instanceof OFPCodecError) throw new ControllerError('bad-request', `cannot encode ${msg.type}: ${err.message}`);
+      throw err;
     }
-    this.sock.write(bytes);
+    this.out.writeUInt32BE(xid, start + 4);
+    this.outLen = end;
+    if (!this.batching) this.flush();
     this.host.counted('tx', msg.type);
     return xid;
+  }
+
+  /** Writes what send() gathered, as one buffer of its own (the batch buffer is reused). */
+  private flush(): void {
+    if (this.outLen === 0) return;
+    const bytes = Buffer.allocUnsafe(this.outLen);
+    this.out.copy(bytes, 0, 0, this.outLen);
+    this.outLen = 0;
+    this.sock.write(bytes);
   }
 
   request(msg: OFPMessage, opts: RequestOptions = {}): Promise<OFPMessage[]> {
@@ -172,7 +209,7 @@ export class Datapath implements DatapathHandle {
     this.closing = true;
     this.closeReason = reason;
     // Let what is queued (an error saying why, say) reach the switch, but not for long.
-    this.sock.uncork();
+    this.flush();
     this.sock.end();
     setTimeout(() => this.sock.destroy(), 1000).unref();
     this.finish();
@@ -207,14 +244,16 @@ export class Datapath implements DatapathHandle {
       this.close(`bad OpenFlow stream: ${(e as Error).message}`);
       return;
     }
-    this.sock.cork();
+    // Replies to a whole chunk of input leave as one write.
+    this.batching = true;
     try {
       for (const f of frames) {
         if (this.state === 'dead' || this.closing) break;
         this.onFrame(f);
       }
     } finally {
-      this.sock.uncork();
+      this.batching = false;
+      if (this.state !== 'dead') this.flush();
     }
   }
 

@@ -36,7 +36,11 @@ export interface L4 {
   readonly pseudo: boolean;
 }
 
-export function tcp(sp: number, dp: number, data: Buffer = Buffer.alloc(4, 0xab)): L4 {
+/** Data given as a number: that many bytes of `byte`. */
+const bytesOf = (data: Buffer | number, byte: number): Buffer => (typeof data === 'number' ? Buffer.alloc(data, byte) : data);
+
+/** TCP (ACK|PSH) carrying `data`: bytes, or a count of 0xab bytes. */
+export function tcp(sp: number, dp: number, data: Buffer | number = 4): L4 {
   const h = Buffer.alloc(20);
   h.writeUInt16BE(sp, 0);
   h.writeUInt16BE(dp, 2);
@@ -44,15 +48,17 @@ export function tcp(sp: number, dp: number, data: Buffer = Buffer.alloc(4, 0xab)
   h[12] = 0x50;
   h[13] = 0x18;
   h.writeUInt16BE(512, 14);
-  return { proto: 6, bytes: Buffer.concat([h, data]), csumAt: 16, pseudo: true };
+  return { proto: 6, bytes: Buffer.concat([h, bytesOf(data, 0xab)]), csumAt: 16, pseudo: true };
 }
 
-export function udp(sp: number, dp: number, data: Buffer = Buffer.alloc(6, 0xcd)): L4 {
+/** UDP carrying `data`: bytes, or a count of 0xcd bytes. */
+export function udp(sp: number, dp: number, data: Buffer | number = 6): L4 {
+  const payload = bytesOf(data, 0xcd);
   const h = Buffer.alloc(8);
   h.writeUInt16BE(sp, 0);
   h.writeUInt16BE(dp, 2);
-  h.writeUInt16BE(8 + data.length, 4);
-  return { proto: 17, bytes: Buffer.concat([h, data]), csumAt: 6, pseudo: true };
+  h.writeUInt16BE(8 + payload.length, 4);
+  return { proto: 17, bytes: Buffer.concat([h, payload]), csumAt: 6, pseudo: true };
 }
 
 export function sctp(sp: number, dp: number): L4 {
@@ -227,10 +233,16 @@ export function lse(label: number, tc: number, bos: number, ttl: number): Buffer
   return b;
 }
 
+/** A PBB I-TAG (I-PCP, I-SID) with its customer addresses, then `inner` (the customer frame's type and payload). */
 export function itag(pcp: number, isid: number, cda = '02:00:00:00:00:c1', csa = '02:00:00:00:00:c2', inner: Buffer = Buffer.alloc(0)): Buffer {
+  return itagOver(pcp, isid, Buffer.concat([mac(cda), mac(csa), inner]));
+}
+
+/** A PBB I-TAG (I-PCP, I-SID) over a whole customer frame, its addresses first. */
+export function itagOver(pcp: number, isid: number, customer: Buffer): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(((pcp << 29) | isid) >>> 0);
-  return Buffer.concat([b, mac(cda), mac(csa), inner]);
+  return Buffer.concat([b, customer]);
 }
 
 export const DST = '02:00:00:00:00:02';

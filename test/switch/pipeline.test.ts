@@ -4,8 +4,8 @@
 // state settable) and a fake channel that records packet-ins, port-status and flow-removed. Time is an
 // injected clock; flow expiry runs on the datapath's own once-a-second timer, faked here.
 //
-// Expected frames are built from scratch by the small builder below (every length and checksum computed
-// here), so a set-field, a TTL change or a DSCP remark that leaves a checksum wrong fails byte for byte;
+// Expected frames are built from scratch by frames.ts (every length and checksum computed there, not by the
+// switch), so a set-field, a TTL change or a DSCP remark that leaves a checksum wrong fails byte for byte;
 // checksumProblems() re-verifies every IP/L4 checksum of every frame that comes out, independently.
 //
 // Tests whose title cites a spec section pin what OpenFlow 1.3.5 requires where the switch was found
@@ -55,218 +55,14 @@ import {
   OXM_BASIC,
   encode,
 } from '../../openflow/index.js';
-import { ipv4FromText, ipv6FromText, macFromText } from '../../openflow/json.js';
 import { SETTABLE_FIELDS } from '../../switch/actions.js';
 import type { AsyncKind, ControllerConnection, Logger } from '../../switch/channel.js';
 import { type AsyncSink, Datapath } from '../../switch/datapath.js';
 import { OFPError } from '../../switch/errors.js';
 import { FakePort, type FakePortOptions } from './fake-port.js';
+import { type Ip4Opts, type Ip6Opts, type L4, arp, crc32c, eth as ethernet, icmp4, icmp6, ipv4, ipv6, itagOver, lse, nd, sctp, sum16, tcp, udp } from './frames.js';
 
-// ---- frames, built from scratch ------------------------------------------------------------------------
-
-const mac = (s: string): Buffer => macFromText(s, 'mac');
-const v4 = (s: string): Buffer => ipv4FromText(s, 'ipv4');
-const v6 = (s: string): Buffer => ipv6FromText(s, 'ipv6');
-
-/** One's-complement sum of the big-endian 16-bit words of b (an odd last byte padded), folded. */
-function sum16(b: Buffer, init = 0): number {
-  let s = init;
-  for (let i = 0; i + 1 < b.length; i += 2) s += b.readUInt16BE(i);
-  if (b.length % 2) s += (b[b.length - 1] as number) << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s;
-}
-
-const csum = (b: Buffer, init = 0): number => ~sum16(b, init) & 0xffff;
-
-function crc32c(b: Buffer): number {
-  let c = 0xffffffff;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
-
-interface L4 {
-  readonly proto: number;
-  readonly bytes: Buffer;
-  /** Offset of the checksum in the L4 bytes, -1 for none to fill in. */
-  readonly csumAt: number;
-  /** The checksum covers the IP pseudo-header. */
-  readonly pseudo: boolean;
-}
-
-function tcp(sp: number, dp: number): L4 {
-  const h = Buffer.alloc(26, 0xab);
-  h.fill(0, 0, 20);
-  h.writeUInt16BE(sp, 0);
-  h.writeUInt16BE(dp, 2);
-  h.writeUInt32BE(0x01020304, 4);
-  h[12] = 0x50;
-  h[13] = 0x18;
-  h.writeUInt16BE(512, 14);
-  return { proto: 6, bytes: h, csumAt: 16, pseudo: true };
-}
-
-function udp(sp: number, dp: number, payloadLen = 6): L4 {
-  const b = Buffer.alloc(8 + payloadLen, 0xcd);
-  b.writeUInt16BE(sp, 0);
-  b.writeUInt16BE(dp, 2);
-  b.writeUInt16BE(b.length, 4);
-  b.writeUInt16BE(0, 6);
-  return { proto: 17, bytes: b, csumAt: 6, pseudo: true };
-}
-
-function sctp(sp: number, dp: number): L4 {
-  const b = Buffer.alloc(28);
-  b.writeUInt16BE(sp, 0);
-  b.writeUInt16BE(dp, 2);
-  b.writeUInt32BE(0xdeadbeef, 4);
-  b[12] = 0; // a DATA chunk of 16 bytes
-  b.writeUInt16BE(16, 14);
-  b.writeUInt32LE(crc32c(b), 8);
-  return { proto: 132, bytes: b, csumAt: -1, pseudo: false };
-}
-
-function icmp4(type: number, code: number): L4 {
-  return { proto: 1, bytes: Buffer.from([type, code, 0, 0, 0, 1, 0, 2, 9, 9, 9, 9]), csumAt: 2, pseudo: false };
-}
-
-function icmp6(type: number, code: number, body: Buffer = Buffer.alloc(4, 7)): L4 {
-  return { proto: 58, bytes: Buffer.concat([Buffer.from([type, code, 0, 0]), body]), csumAt: 2, pseudo: true };
-}
-
-/** Neighbor solicitation (with a source link-layer address option when sll is given). */
-function ns(target: string, sll?: string): L4 {
-  const parts = [Buffer.alloc(4), v6(target)];
-  if (sll !== undefined) parts.push(Buffer.from([1, 1]), mac(sll));
-  return icmp6(135, 0, Buffer.concat(parts));
-}
-
-/** Neighbor advertisement (with a target link-layer address option when tll is given). */
-function na(target: string, tll?: string): L4 {
-  const parts = [Buffer.from([0x60, 0, 0, 0]), v6(target)];
-  if (tll !== undefined) parts.push(Buffer.from([2, 1]), mac(tll));
-  return icmp6(136, 0, Buffer.concat(parts));
-}
-
-/** Bytes behind an IP header that are not a whole transport header (a later fragment). */
-function raw(proto: number, bytes: Buffer): L4 {
-  return { proto, bytes, csumAt: -1, pseudo: false };
-}
-
-function finishL4(l4: L4, pseudo: number, noCsum: boolean): Buffer {
-  const b = Buffer.from(l4.bytes);
-  if (l4.csumAt >= 0 && !noCsum) {
-    b.writeUInt16BE(0, l4.csumAt);
-    let c = csum(b, l4.pseudo ? pseudo : 0);
-    if (l4.proto === 17 && c === 0) c = 0xffff;
-    b.writeUInt16BE(c, l4.csumAt);
-  }
-  return b;
-}
-
-interface Ip4 {
-  readonly ipSrc?: string;
-  readonly ipDst?: string;
-  readonly tos?: number;
-  readonly ttl?: number;
-  /** Fragment offset in 8-byte units, and more-fragments. */
-  readonly fragOff?: number;
-  readonly mf?: boolean;
-  /** Leave the UDP checksum 0 ("none"). */
-  readonly noUdpCsum?: boolean;
-}
-
-function ip4(o: Ip4, l4: L4): Buffer {
-  const src = v4(o.ipSrc ?? '10.0.0.1');
-  const dst = v4(o.ipDst ?? '10.0.0.2');
-  const pseudo = sum16(Buffer.concat([src, dst])) + l4.proto + l4.bytes.length;
-  const body = finishL4(l4, pseudo, o.noUdpCsum === true);
-  const h = Buffer.alloc(20);
-  h[0] = 0x45;
-  h[1] = o.tos ?? 0;
-  h.writeUInt16BE(20 + body.length, 2);
-  h.writeUInt16BE(0x1234, 4);
-  h.writeUInt16BE((o.mf === true ? 0x2000 : 0) | (o.fragOff ?? 0), 6);
-  h[8] = o.ttl ?? 64;
-  h[9] = l4.proto;
-  src.copy(h, 12);
-  dst.copy(h, 16);
-  h.writeUInt16BE(csum(h), 10);
-  return Buffer.concat([h, body]);
-}
-
-/** IPv6 extension headers: hop-by-hop options (8 bytes) or a fragment header. */
-type Ext = { readonly type: 0 } | { readonly type: 44; readonly offset: number; readonly mf: boolean };
-
-interface Ip6 {
-  readonly ipSrc?: string;
-  readonly ipDst?: string;
-  readonly tc?: number;
-  readonly flabel?: number;
-  readonly hlim?: number;
-  readonly exts?: readonly Ext[];
-}
-
-function ip6(o: Ip6, l4: L4): Buffer {
-  const src = v6(o.ipSrc ?? 'fd00::1');
-  const dst = v6(o.ipDst ?? 'fd00::2');
-  const pseudo = sum16(Buffer.concat([src, dst])) + l4.proto + l4.bytes.length;
-  const body = finishL4(l4, pseudo, false);
-  const exts = o.exts ?? [];
-  const chain = exts.map((e, i) => {
-    const next = exts[i + 1];
-    const b = Buffer.alloc(8);
-    b[0] = next !== undefined ? next.type : l4.proto;
-    if (e.type === 44) {
-      b.writeUInt16BE((e.offset << 3) | (e.mf ? 1 : 0), 2);
-      b.writeUInt32BE(0xabcdef01, 4);
-    } else {
-      b[2] = 1; // PadN filling the rest
-      b[3] = 4;
-    }
-    return b;
-  });
-  const payload = Buffer.concat([...chain, body]);
-  const h = Buffer.alloc(40);
-  h.writeUInt32BE(((6 << 28) | ((o.tc ?? 0) << 20) | (o.flabel ?? 0)) >>> 0, 0);
-  h.writeUInt16BE(payload.length, 4);
-  h[6] = exts[0] !== undefined ? exts[0].type : l4.proto;
-  h[7] = o.hlim ?? 64;
-  src.copy(h, 8);
-  dst.copy(h, 24);
-  return Buffer.concat([h, payload]);
-}
-
-function arp(op: number, sha: string, spa: string, tha: string, tpa: string): Buffer {
-  const b = Buffer.alloc(28);
-  b.writeUInt16BE(1, 0);
-  b.writeUInt16BE(0x0800, 2);
-  b[4] = 6;
-  b[5] = 4;
-  b.writeUInt16BE(op, 6);
-  mac(sha).copy(b, 8);
-  v4(spa).copy(b, 14);
-  mac(tha).copy(b, 18);
-  v4(tpa).copy(b, 24);
-  return b;
-}
-
-/** An MPLS label stack entry. */
-function lse(label: number, tc: number, bos: number, ttl: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(((label << 12) | (tc << 9) | (bos << 8) | ttl) >>> 0);
-  return b;
-}
-
-/** A PBB I-TAG (I-PCP, I-SID). */
-function itag(pcp: number, isid: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(((pcp << 29) | isid) >>> 0);
-  return b;
-}
+// ---- frames: frames.ts with these tests' addresses and payloads --------------------------------------
 
 const A = '02:00:00:00:00:0a';
 const B = '02:00:00:00:00:0b';
@@ -279,37 +75,55 @@ interface EthOpts {
   readonly tags?: readonly (readonly [number, number])[];
 }
 
-function eth(type: number, payload: Buffer, o: EthOpts = {}): Buffer {
-  const parts = [mac(o.dst ?? B), mac(o.src ?? A)];
-  for (const [tpid, tci] of o.tags ?? []) {
-    const t = Buffer.alloc(4);
-    t.writeUInt16BE(tpid, 0);
-    t.writeUInt16BE(tci, 2);
-    parts.push(t);
-  }
-  const ty = Buffer.alloc(2);
-  ty.writeUInt16BE(type);
-  return Buffer.concat([...parts, ty, payload]);
+/** Ethernet, from A to B unless o says otherwise. */
+const eth = (type: number, payload: Buffer, o: EthOpts = {}): Buffer => ethernet(type, payload, o.tags, o.dst ?? B, o.src ?? A);
+
+/** The IP addresses; src and dst name the MAC addresses here (frames.ts's ipv4/ipv6 call these src/dst). */
+interface IpAddrs {
+  readonly ipSrc?: string;
+  readonly ipDst?: string;
 }
+
+type Ip4 = Omit<Ip4Opts, 'src' | 'dst'> & IpAddrs;
+type Ip6 = Omit<Ip6Opts, 'src' | 'dst'> & IpAddrs;
+type IpPayload = L4 | { readonly proto: number; readonly raw: Buffer };
+
+/** frames.ts's IP options from these tests' ones (which may carry MAC addresses too). */
+function ipOpts<T extends IpAddrs & EthOpts>({ ipSrc, ipDst, src: _src, dst: _dst, ...o }: T): Omit<T, keyof IpAddrs | 'src' | 'dst'> & Pick<Ip4Opts, 'src' | 'dst'> {
+  return { ...o, ...(ipSrc === undefined ? {} : { src: ipSrc }), ...(ipDst === undefined ? {} : { dst: ipDst }) };
+}
+
+const ip4 = (o: Ip4 & EthOpts, l4: IpPayload): Buffer => ipv4(ipOpts(o), l4);
+const ip6 = (o: Ip6 & EthOpts, l4: IpPayload): Buffer => ipv6(ipOpts(o), l4);
+
+/** Transport bytes as they are, no checksum filled in (a fragment's). */
+const raw = (l4: L4): IpPayload => ({ proto: l4.proto, raw: l4.bytes });
+
+/** TCP with 6 bytes of data; ICMP and ICMPv6 with 4-byte bodies of 9s and 7s. */
+const tcpSeg = (sp: number, dp: number): L4 => tcp(sp, dp, 6);
+const ICMP4_DATA = Buffer.alloc(4, 9);
+const ICMP6_BODY = Buffer.alloc(4, 7);
 
 type O4 = EthOpts & Ip4 & { readonly sp?: number; readonly dp?: number; readonly len?: number };
 type O6 = EthOpts & Ip6 & { readonly sp?: number; readonly dp?: number };
 
-const tcp4 = (o: O4 = {}): Buffer => eth(0x0800, ip4(o, tcp(o.sp ?? 1234, o.dp ?? 80)), o);
+const tcp4 = (o: O4 = {}): Buffer => eth(0x0800, ip4(o, tcpSeg(o.sp ?? 1234, o.dp ?? 80)), o);
 /** UDP over IPv4; `len` makes the whole frame that long. */
-const udp4 = (o: O4 = {}): Buffer => eth(0x0800, ip4(o, udp(o.sp ?? 1234, o.dp ?? 53, o.len !== undefined ? o.len - 42 : 6)), o);
+const udp4 = (o: O4 = {}): Buffer => eth(0x0800, ip4(o, udp(o.sp ?? 1234, o.dp ?? 53, o.len === undefined ? undefined : o.len - 42)), o);
 const sctp4 = (o: O4 = {}): Buffer => eth(0x0800, ip4(o, sctp(o.sp ?? 2905, o.dp ?? 3868)), o);
-const icmp4f = (type: number, code: number, o: O4 = {}): Buffer => eth(0x0800, ip4(o, icmp4(type, code)), o);
-const tcp6 = (o: O6 = {}): Buffer => eth(0x86dd, ip6(o, tcp(o.sp ?? 1234, o.dp ?? 80)), o);
+const icmp4f = (type: number, code: number, o: O4 = {}): Buffer => eth(0x0800, ip4(o, icmp4(type, code, ICMP4_DATA)), o);
+const tcp6 = (o: O6 = {}): Buffer => eth(0x86dd, ip6(o, tcpSeg(o.sp ?? 1234, o.dp ?? 80)), o);
 const udp6 = (o: O6 = {}): Buffer => eth(0x86dd, ip6(o, udp(o.sp ?? 1234, o.dp ?? 53)), o);
-const icmp6f = (type: number, code: number, o: O6 = {}): Buffer => eth(0x86dd, ip6(o, icmp6(type, code)), o);
-const ns6 = (target: string, sll?: string, o: O6 = {}): Buffer => eth(0x86dd, ip6(o, ns(target, sll)), o);
-const na6 = (target: string, tll?: string, o: O6 = {}): Buffer => eth(0x86dd, ip6(o, na(target, tll)), o);
+const icmp6f = (type: number, code: number, o: O6 = {}): Buffer => eth(0x86dd, ip6(o, icmp6(type, code, ICMP6_BODY)), o);
+/** Neighbor solicitation, with a source link-layer address option when sll is given. */
+const ns6 = (target: string, sll?: string, o: O6 = {}): Buffer => eth(0x86dd, ip6(o, nd(135, target, sll === undefined ? [] : [[1, sll]])), o);
+/** Neighbor advertisement, with a target link-layer address option when tll is given. */
+const na6 = (target: string, tll?: string, o: O6 = {}): Buffer => eth(0x86dd, ip6(o, nd(136, target, tll === undefined ? [] : [[2, tll]])), o);
 const arpf = (op: number, sha: string, spa: string, tha: string, tpa: string, o: EthOpts = {}): Buffer =>
   eth(0x0806, arp(op, sha, spa, tha, tpa), o);
 const mplsf = (labels: readonly Buffer[], inner: Buffer, o: EthOpts = {}, type = 0x8847): Buffer => eth(type, Buffer.concat([...labels, inner]), o);
 /** A PBB frame: backbone addresses from o, the I-TAG, then the customer frame whole. */
-const pbbf = (pcp: number, isid: number, customer: Buffer, o: EthOpts = {}): Buffer => eth(0x88e7, Buffer.concat([itag(pcp, isid), customer]), o);
+const pbbf = (pcp: number, isid: number, customer: Buffer, o: EthOpts = {}): Buffer => eth(0x88e7, itagOver(pcp, isid, customer), o);
 
 /** An IPv4 datagram (header and UDP), for MPLS payloads. */
 const IP_UDP = (ttl = 64): Buffer => ip4({ ttl }, udp(1234, 53));
@@ -932,8 +746,8 @@ describe('match fields: a flow matching the field, a frame that matches it, fram
   it('a non-first IPv4 fragment has no L4 fields: it misses a tcp_dst flow and takes the catch-all', () => {
     const rig = new Rig();
     rig.add({ priority: 10, match: [IP, TCP, m('tcp_dst', 80)], ins: [apply(out(2))] }, { priority: 1, ins: [apply(out(3))] });
-    const later = eth(0x0800, ip4({ fragOff: 100 }, raw(6, tcp(1234, 80).bytes)));
-    const first = eth(0x0800, ip4({ mf: true }, raw(6, tcp(1234, 80).bytes)));
+    const later = eth(0x0800, ip4({ fragOff: 100 }, raw(tcpSeg(1234, 80))));
+    const first = eth(0x0800, ip4({ mf: true }, raw(tcpSeg(1234, 80))));
     expect(hexOut(rig.rx(1, later).out)).toEqual({ 3: [hex(later)] });
     expect(hexOut(rig.rx(1, first).out)).toEqual({ 2: [hex(first)] });
   });
@@ -1996,7 +1810,7 @@ describe('batches, offload headers and switch config', () => {
       expect(refused).toEqual({ errType: OFPET.SWITCH_CONFIG_FAILED, code: 0 /* OFPSCFC_BAD_FLAGS */ });
       return;
     }
-    const frag = eth(0x0800, ip4({ mf: true }, raw(17, udp(1, 2).bytes)));
+    const frag = eth(0x0800, ip4({ mf: true }, raw(udp(1, 2))));
     expect(hexOut(rig.rx(1, frag).out)).toEqual({});
     expect(hexOut(rig.rx(1, F).out)).toEqual({ 2: [hex(F)] });
   });

@@ -1,0 +1,391 @@
+#!/usr/bin/python3
+"""npm run bench:mininet: tinflow switches against Open vSwitch userspace switches (datapath_type=netdev)
+in Mininet, on single,3 and linear,3, in the same run, with the same controller (tinflow's learning app,
+no idle timeout) and the same host settings (`ethtool -K tx off` in every host, which OVS userspace on
+veths needs for TCP). Between the two farthest hosts (h1 -> h3), after pingAll as warm-up:
+
+  ping RTT      20 pings 0.1 s apart (after 5 unmeasured ones): average and median
+  TCP           iperf3 -c -J for S seconds: Mbit/s the receiver counted
+  UDP pps       iperf3 -u -b 0 with 64-byte Ethernet frames (-l 18: 18 + 8 UDP + 20 IP + 14 Ethernet
+                + 4 FCS), as bench:switch does: frames/s the receiver got, and the loss
+
+Repetitions interleave the switches (tinflow, OVS, tinflow, OVS, ... the order flipped every other
+round, as the machine is shared and noisy) and the figures are medians. An extra line, not part of the
+ratios, runs tinflow switches with --offload and the hosts' offloads left on (how tinflow is meant to
+run when no OVS userspace switch shares the hosts).
+
+    /usr/bin/python3 mininet/bench.py [--reps N] [--seconds S] [--no-offload] [--keep-logs] [-v]
+
+Prints a table and the tinflow/OVS ratios, writes results/mininet-bench.json and results/mininet-bench.png.
+Names of its own (switches bs1.., hosts bh1..) and controller ports 6871-6879, so that it can run while
+the scenarios (run.py: s1, h1.., ports 6851-6869) do; its own janitor state and lock (lab.Janitor).
+Open vSwitch is started when not running and left running (other runs may be using it).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ inside the repository's mininet/ folder
+
+from mininet.log import setLogLevel  # noqa: E402 (after the line above)
+from mininet.topo import Topo  # noqa: E402
+
+import lab  # noqa: E402
+import pngchart  # noqa: E402
+from tinflow import tinflowCommand  # noqa: E402
+
+REPO = lab.REPO
+RESULTS = os.path.join(REPO, 'results')
+BENCH_PORTS = range(6871, 6880)
+OVS_CTL = '/usr/share/openvswitch/scripts/ovs-ctl'
+TOOLS = ('iperf3', 'ethtool', 'ovs-vsctl', 'ss', 'ping')
+NAME_PREFIXES = ('bs', 'bh')  # our switches and hosts, and so our interfaces: bs1-eth1, bh1-eth0
+
+# TCP throughput of the OVS userspace switches measured on this machine before (RECIPES.md), Mbit/s.
+OVS_EARLIER = {'single,3': '518-678', 'linear,3': '290-356'}
+TCP_TARGET = 1.5  # the issue's target: tinflow >= 1.5x OVS on TCP
+
+
+def dpid(n):
+    return '%016x' % n
+
+
+class BenchSingleTopo(Topo):
+    "SingleSwitchTopo(k) with our names: switch bs1, hosts bh1..bhk (port i = host i)."
+
+    def build(self, k=3):  # pylint: disable=arguments-differ
+        s = self.addSwitch('bs1', dpid=dpid(1))
+        for i in range(1, k + 1):
+            self.addLink(self.addHost('bh%d' % i), s)
+
+
+class BenchLinearTopo(Topo):
+    "LinearTopo(k) with our names: switches bs1..bsk in a line, host bhi on switch bsi (as Mininet's)."
+
+    def build(self, k=3):  # pylint: disable=arguments-differ
+        last = None
+        for i in range(1, k + 1):
+            s = self.addSwitch('bs%d' % i, dpid=dpid(i))
+            self.addLink(self.addHost('bh%d' % i), s)
+            if last:
+                self.addLink(s, last)
+            last = s
+
+
+TOPOLOGIES = {
+    'single,3': lambda: BenchSingleTopo(k=3),
+    'linear,3': lambda: BenchLinearTopo(k=3),
+}
+
+# What is compared: switches and host settings. 'tinflow' and 'ovs' make the headline ratios.
+VARIANTS = {
+    'tinflow': dict(label='tinflow', switch='tinflow', switchParams={'offload': False}, txOff=True),
+    'ovs': dict(label='OVS userspace', switch='ovs', switchParams={}, txOff=True),
+    'tinflow-offload': dict(label='tinflow --offload (hosts tx on)', switch='tinflow',
+                            switchParams={'offload': True}, txOff=False),
+}
+
+# (key, label, better) of the figures each run yields; better: which way is better.
+METRICS = (
+    ('tcpMbps', 'TCP Mbit/s', 'higher'),
+    ('udpKpps', 'UDP 64B kframes/s rx', 'higher'),
+    ('udpLossPct', 'UDP loss %', 'lower'),
+    ('rttAvgMs', 'ping RTT avg ms', 'lower'),
+    ('rttP50Ms', 'ping RTT p50 ms', 'lower'),
+)
+
+
+class Terminated(BaseException):
+    "SIGTERM, turned into an exception so that the `with NetLab` block tears its network down."
+
+
+class Context(object):
+    "What lab.NetLab needs: a log folder, controller ports, the janitor."
+
+    def __init__(self, logDir, ports, janitor):
+        self.logDir = logDir
+        self.ports = ports
+        self.janitor = janitor
+
+
+def ourInterfaces():
+    "Interfaces in the root namespace named like ours (bs1-eth1, bh1-eth0, bs1): left from an earlier run."
+    return sorted(n for n in os.listdir('/sys/class/net')
+                  if any(n.startswith(p) and n[len(p):len(p) + 1].isdigit() for p in NAME_PREFIXES))
+
+
+def waitNamesFree(timeout=60.0):
+    "Waits until no interface carries one of our names (raises LabError after timeout)."
+    lab.waitFor(lambda: not ourInterfaces(), timeout, 'interfaces named like ours are gone (%s)'
+                % ', '.join(ourInterfaces()), 1.0)
+
+
+def measure(ctx, topoName, variant, seconds, udpLen):
+    "One network up, warm-up, the measurements, down. Returns the figures."
+    v = VARIANTS[variant]
+    waitNamesFree()
+    with lab.NetLab(ctx, TOPOLOGIES[topoName](), switch=v['switch'], controller='tinflow', idleTimeout=0,
+                    switchParams=v['switchParams'], txOff=v['txOff']) as nl:
+        net = nl.net
+        loss = net.pingAll()
+        if loss != 0:
+            raise lab.LabError('%s %s: pingAll lost %.0f %%' % (topoName, variant, loss))
+        src, dst = net.get('bh1'), net.get('bh3')
+        lab.ping(src, dst, count=5, interval=0.1)
+        sent, received, rtts = lab.ping(src, dst, count=20, interval=0.1)
+        if received < sent or not rtts:
+            raise lab.LabError('%s %s: ping lost %d of %d' % (topoName, variant, sent - received, sent))
+        tcp = lab.iperf3(src, dst, seconds)['end']['sum_received']['bits_per_second'] / 1e6
+        udp = lab.iperf3(src, dst, seconds, udp=True, extra='-b 0 -l %d' % udpLen)['end']['sum_received']
+        got = udp['packets'] - udp['lost_packets']
+        return {
+            'tcpMbps': tcp,
+            'udpKpps': got / udp['seconds'] / 1e3,
+            'udpLossPct': 100.0 * udp['lost_packets'] / udp['packets'] if udp['packets'] else 100.0,
+            'udpSentPackets': udp['packets'],
+            'rttAvgMs': statistics.mean(rtts),
+            'rttP50Ms': statistics.median(rtts),
+            'rttMinMs': min(rtts),
+            'rttMaxMs': max(rtts),
+        }
+
+
+def summarize(runs, variants, topos):
+    "Median, min and max of every metric by topology and variant."
+    out = {}
+    for t in topos:
+        for v in variants:
+            rs = [r for r in runs if r['topology'] == t and r['variant'] == v and 'error' not in r]
+            if not rs:
+                continue
+            out.setdefault(t, {})[v] = {key: {'median': statistics.median(r[key] for r in rs),
+                                              'min': min(r[key] for r in rs), 'max': max(r[key] for r in rs),
+                                              'n': len(rs)}
+                                        for key, _label, _better in METRICS}
+    return out
+
+
+def ratios(summary):
+    "tinflow / OVS of the medians, by topology and metric (with which way is better)."
+    out = {}
+    for t, byVariant in summary.items():
+        if 'tinflow' in byVariant and 'ovs' in byVariant:
+            out[t] = {}
+            for key, _label, better in METRICS:
+                a, b = byVariant['tinflow'][key]['median'], byVariant['ovs'][key]['median']
+                out[t][key] = {'tinflowOverOvs': a / b if b else None, 'better': better}
+    return out
+
+
+def fmt(x):
+    if x is None:
+        return '-'
+    return '%.0f' % x if abs(x) >= 100 else '%.1f' % x if abs(x) >= 10 else '%.2f' % x
+
+
+def table(summary, rats, variants):
+    "The side-by-side table as lines."
+    cols = [v for v in ('tinflow', 'ovs') if v in variants]
+    extra = [v for v in variants if v not in cols]
+    head = ['topology', 'metric'] + [VARIANTS[v]['label'] for v in cols] + ['tinflow/OVS'] + [VARIANTS[v]['label'] for v in extra]
+    rows = [head]
+    for t, byVariant in summary.items():
+        for key, label, better in METRICS:
+            row = [t, '%s (%s is better)' % (label, better)]
+            for v in cols + [None] + extra:
+                if v is None:
+                    r = rats.get(t, {}).get(key, {}).get('tinflowOverOvs')
+                    row.append('-' if r is None else '%.2f\u00d7' % r)
+                    continue
+                s = byVariant.get(v, {}).get(key)
+                row.append('-' if s is None else '%s (%s-%s)' % (fmt(s['median']), fmt(s['min']), fmt(s['max'])))
+            rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append('  '.join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if i == 0:
+            lines.append('-' * len(lines[0]))
+    return lines
+
+
+def chart(path, summary, rats, variants, reps, seconds):
+    "The PNG: TCP, UDP frames/s and median RTT panels, a group per topology, a bar per variant."
+    colors = {'tinflow': (31, 119, 180), 'ovs': (255, 127, 14), 'tinflow-offload': (44, 160, 44)}
+    series = [(VARIANTS[v]['label'], colors[v]) for v in variants]
+    panels = []
+    for key, title, better in (('tcpMbps', 'TCP MBIT/S', 'higher'), ('udpKpps', 'UDP 64B KFRAMES/S', 'higher'),
+                               ('rttP50Ms', 'PING RTT P50 MS', 'lower')):
+        groups = []
+        for t, byVariant in summary.items():
+            r = rats.get(t, {}).get(key, {}).get('tinflowOverOvs')
+            groups.append({'label': t, 'values': [byVariant[v][key]['median'] if v in byVariant else None for v in variants],
+                           'note': None if r is None else 'TINFLOW/OVS %.2f\u00d7' % r})
+        panels.append({'title': title, 'subtitle': '%s is better' % better, 'groups': groups})
+    pngchart.barChart(path, 'tinflow vs OVS userspace in Mininet', series, panels,
+                      footer='medians of %d runs, %d s iperf3, h1 -> h3, tinflow learning controller, hosts tx off '
+                             'except --offload' % (reps, seconds))
+
+
+def preflight():
+    "Problems that stop the bench, as sentences."
+    problems = []
+    if os.geteuid() != 0:
+        problems.append('Mininet needs root')
+    missing = [t for t in TOOLS if not shutil.which(t)]
+    if missing:
+        problems.append('missing %s (apt-get install -y iperf3 ethtool openvswitch-switch iproute2 iputils-ping)'
+                        % ', '.join(missing))
+    try:
+        tinflowCommand()
+    except RuntimeError as e:
+        problems.append(str(e))
+    return problems
+
+
+def ensureOvs():
+    "Starts Open vSwitch when it does not answer; left running afterwards (others may use it by then)."
+    if subprocess.call(['ovs-vsctl', '-t', '5', 'show'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+        return
+    print('bench: starting Open vSwitch (%s start; left running)' % OVS_CTL, flush=True)
+    subprocess.call([OVS_CTL, 'start', '--system-id=random'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if subprocess.call(['ovs-vsctl', '-t', '5', 'show'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
+        raise lab.LabError('Open vSwitch does not start (%s start)' % OVS_CTL)
+
+
+def main():
+    ap = argparse.ArgumentParser(description='tinflow vs OVS userspace switches in Mininet (TCP, UDP pps, RTT).')
+    ap.add_argument('--reps', type=int, default=3, help='runs of each switch per topology (default 3)')
+    ap.add_argument('--seconds', type=int, default=4, help='iperf3 duration, TCP and UDP each (default 4)')
+    ap.add_argument('--udp-len', type=int, default=18, help='UDP payload bytes (default 18: 64-byte frames)')
+    ap.add_argument('--topo', action='append', choices=sorted(TOPOLOGIES), help='only these topologies')
+    ap.add_argument('--no-offload', action='store_true', help='leave out the tinflow --offload line')
+    ap.add_argument('--out', default=os.path.join(RESULTS, 'mininet-bench'), help='JSON and PNG path without extension')
+    ap.add_argument('--keep-logs', action='store_true', help='keep the log folder (kept anyway after a failure)')
+    ap.add_argument('-v', action='store_true', help="Mininet's info output")
+    args = ap.parse_args()
+    setLogLevel('info' if args.v else 'warning')
+    topos = args.topo or list(TOPOLOGIES)
+    variants = ['tinflow', 'ovs'] + ([] if args.no_offload else ['tinflow-offload'])
+
+    problems = preflight()
+    if problems:
+        for p in problems:
+            print('bench: %s' % p)
+        return 1
+
+    def onTerm(signum, _frame):
+        raise Terminated('signal %d' % signum)
+    signal.signal(signal.SIGTERM, onTerm)
+
+    logDir = tempfile.mkdtemp(prefix='tinflow-bench-')
+    began = time.monotonic()
+    load0 = os.getloadavg()
+    runs = []
+    failed = False
+    print('bench: %s; %d runs of each, iperf3 %d s; logs in %s' % (', '.join(topos), args.reps, args.seconds, logDir),
+          flush=True)
+    try:
+        ensureOvs()
+        with lab.Janitor(os.path.join(tempfile.gettempdir(), 'tinflow-mininet-bench')) as janitor:
+            ports = lab.PortPool(BENCH_PORTS)
+            n = 0
+            for rep in range(args.reps):
+                # tinflow first in even rounds, OVS first in odd ones: a drift in the machine's load cancels out
+                order = variants if rep % 2 == 0 else variants[1::-1] + variants[2:]
+                for t in topos:
+                    for v in order:
+                        n += 1
+                        ctx = Context(os.path.join(logDir, '%02d-%s-%s' % (n, t.replace(',', ''), v)), ports, janitor)
+                        os.makedirs(ctx.logDir)
+                        t0 = time.monotonic()
+                        record = {'rep': rep + 1, 'topology': t, 'variant': v}
+                        try:
+                            record.update(measure(ctx, t, v, args.seconds, args.udp_len))
+                        except Exception as e:  # pylint: disable=broad-except
+                            record['error'] = '%s: %s' % (type(e).__name__, e)
+                            failed = True
+                        finally:
+                            left = janitor.leftovers()
+                            janitor.sweep()
+                        if left:
+                            record.setdefault('error', 'left behind: %s' % ', '.join(left))
+                            failed = True
+                        record['seconds'] = round(time.monotonic() - t0, 1)
+                        runs.append(record)
+                        if 'error' in record:
+                            print('  %d/%s %-8s %-15s FAILED: %s' % (rep + 1, args.reps, t, v, record['error']), flush=True)
+                        else:
+                            print('  %d/%d %-8s %-15s TCP %6.0f Mbit/s  UDP %6.1f kframes/s (loss %4.1f %%)  '
+                                  'RTT avg %.3f ms p50 %.3f ms  (%.0f s)'
+                                  % (rep + 1, args.reps, t, v, record['tcpMbps'], record['udpKpps'], record['udpLossPct'],
+                                     record['rttAvgMs'], record['rttP50Ms'], record['seconds']), flush=True)
+    except (KeyboardInterrupt, Terminated) as e:
+        print('bench: interrupted (%s); logs %s' % (type(e).__name__, logDir))
+        return 130
+    except lab.LabError as e:  # OVS does not start; the janitor's lock: another bench runs
+        print('bench: %s' % e)
+        return 1
+
+    elapsed = time.monotonic() - began
+    summary = summarize(runs, variants, topos)
+    rats = ratios(summary)
+    print()
+    for line in table(summary, rats, variants):
+        print(line)
+    print()
+    print('tinflow/OVS: > 1 means tinflow is higher; for TCP and UDP higher is better, for loss and RTT lower is.')
+    verdicts = []
+    for t in topos:
+        r = rats.get(t, {}).get('tcpMbps', {}).get('tinflowOverOvs')
+        if r is not None:
+            verdicts.append('%s %.2f\u00d7 (%s)' % (t, r, 'meets' if r >= TCP_TARGET else 'misses'))
+    print('TCP target >= %.1f\u00d7 OVS: %s. OVS userspace measured earlier: %s Mbit/s.'
+          % (TCP_TARGET, '; '.join(verdicts) or 'no figures',
+             ', '.join('%s %s' % kv for kv in OVS_EARLIER.items())))
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    report = {
+        'bench': 'mininet',
+        'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+        'machine': {'cpus': os.cpu_count(), 'kernel': platform.release(), 'loadavgBefore': load0,
+                    'loadavgAfter': os.getloadavg()},
+        'config': {'reps': args.reps, 'iperfSeconds': args.seconds, 'udpPayloadBytes': args.udp_len,
+                   'udpFrameBytes': args.udp_len + 8 + 20 + 14 + 4, 'pings': 20, 'pingIntervalS': 0.1,
+                   'path': 'h1 -> h3 (named bh1 -> bh3)', 'controller': 'tinflow controller, learning app, idle timeout 0',
+                   'variants': {v: {'label': VARIANTS[v]['label'], 'hostsTxOff': VARIANTS[v]['txOff'],
+                                    'switch': VARIANTS[v]['switch'], 'switchParams': VARIANTS[v]['switchParams']}
+                                for v in variants}},
+        'runs': runs,
+        'summary': summary,
+        'ratios': rats,
+        'tcpTarget': {'tinflowOverOvs': TCP_TARGET, 'met': {t: rats[t]['tcpMbps']['tinflowOverOvs'] >= TCP_TARGET
+                                                            for t in rats}},
+        'ovsEarlierMbps': OVS_EARLIER,
+        'elapsedSeconds': round(elapsed, 1),
+    }
+    with open(args.out + '.json', 'w') as f:
+        json.dump(report, f, indent=2)
+        f.write('\n')
+    if summary:
+        chart(args.out + '.png', summary, rats, variants, args.reps, args.seconds)
+    print('bench: %.0f s; wrote %s.json and %s.png' % (elapsed, os.path.relpath(args.out, REPO), os.path.relpath(args.out, REPO)))
+    if failed:
+        print('bench: some runs failed; logs %s' % logDir)
+        return 1
+    if not args.keep_logs:
+        shutil.rmtree(logDir, ignore_errors=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hub } from '../../controller/apps/hub.js';
 import { learning } from '../../controller/apps/learning.js';
 import type { DatapathHandle } from '../../controller/api.js';
+import type { App, AppFactory } from '../../controller/app.js';
 import { Controller } from '../../controller/controller.js';
 import { OFPP, type OFPMessage } from '../../openflow/index.js';
 import { type Hosts, iperfTcp, makeHosts, ping } from '../switch/switch-lab.js';
@@ -56,36 +57,48 @@ function waitFor<T>(get: () => T | undefined, ms: number, what: string): Promise
   });
 }
 
-describe.each(['tinflow', 'ovs'] as const)('the learning app drives a %s switch', (kind) => {
-  let hosts: Hosts;
-  let ctl: Controller;
-  let sw: SwitchUnderTest | undefined;
-  let dp: DatapathHandle;
-  const dpid = kind === 'ovs' ? 0xa1n : 0xa2n;
-  const packetIns = { n: 0 };
-
+/** Three hosts behind a switch of `kind` that dials an in-process controller running `app`. */
+function rig(kind: SwitchKind, tag: string, app: App | AppFactory, port: number, dpid: bigint) {
+  const st: { hosts?: Hosts; ctl?: Controller; sw?: SwitchUnderTest; dp?: DatapathHandle; packetIns: number } = { packetIns: 0 };
   beforeAll(async () => {
     if (kind === 'ovs' && !ovsRunning()) throw new Error('Open vSwitch is not running (scripts/test.sh starts it)');
-    hosts = makeHosts(kind === 'ovs' ? 'lo' : 'lt', 3);
+    const hosts = (st.hosts = makeHosts(`${tag}${kind === 'ovs' ? 'o' : 't'}`, 3));
     // OVS's userspace datapath reads veths through AF_PACKET: TCP needs the hosts' checksum offload off.
     if (kind === 'ovs') for (let i = 0; i < 3; i++) inNs(hosts.ns[i] as string, 'ethtool', '-K', hosts.lab.name(`e${i + 1}`), 'tx', 'off');
-    ctl = new Controller({ listen: [`tcp:127.0.0.1:${PORTS[kind]}`], apps: [learning({ idleTimeout: IDLE })] });
-    ctl.on('packetIn', () => packetIns.n++);
+    const ctl = (st.ctl = new Controller({ listen: [`tcp:127.0.0.1:${port}`], apps: [app] }));
+    ctl.on('packetIn', () => st.packetIns++);
     await ctl.start();
-    sw = attachSwitch(kind, hosts.lab, hosts.ports, PORTS[kind], dpid);
-    dp = await waitFor(() => ctl.datapath(dpid), 15_000, `datapath ${dpid} to connect`);
+    st.sw = attachSwitch(kind, hosts.lab, hosts.ports, port, dpid);
+    st.dp = await waitFor(() => ctl.datapath(dpid), 15_000, `datapath ${dpid} to connect`);
   }, 40_000);
-
   afterAll(async () => {
-    await sw?.stop();
-    await ctl?.stop();
-    hosts?.lab.cleanup();
+    await st.sw?.stop();
+    await st.ctl?.stop();
+    st.hosts?.lab.cleanup();
   });
+  return {
+    get hosts(): Hosts {
+      return st.hosts as Hosts;
+    },
+    get dp(): DatapathHandle {
+      return st.dp as DatapathHandle;
+    },
+    get packetIns(): number {
+      return st.packetIns;
+    },
+  };
+}
+
+const ALL_FLOWS: OFPMessage = { type: 'OFPFlowStatsRequest', xid: 0, flags: 0, table_id: 0xff, out_port: OFPP.ANY, out_group: 0xffffffff, cookie: 0n, cookie_mask: 0n, match: [] };
+
+describe.each(['tinflow', 'ovs'] as const)('the learning app drives a %s switch', (kind) => {
+  const dpid = kind === 'ovs' ? 0xa1n : 0xa2n;
+  const r = rig(kind, 'l', learning({ idleTimeout: IDLE }), PORTS[kind], dpid);
 
   it('knows the switch: datapath id and ports 1..3', () => {
-    expect(dp.id).toBe(dpid);
-    expect(dp.state).toBe('main');
-    const ports = [...dp.ports.keys()].filter((p) => p !== OFPP.LOCAL).sort((a, b) => a - b);
+    expect(r.dp.id).toBe(dpid);
+    expect(r.dp.state).toBe('main');
+    const ports = [...r.dp.ports.keys()].filter((p) => p !== OFPP.LOCAL).sort((a, b) => a - b);
     expect(ports).toEqual([1, 2, 3]);
   });
 
@@ -94,17 +107,17 @@ describe.each(['tinflow', 'ovs'] as const)('the learning app drives a %s switch'
     for (let i = 0; i < 3; i++) {
       for (let j = 0; j < 3; j++) {
         if (i === j) continue;
-        const got = await ping(hosts, i, j, 4);
+        const got = await ping(r.hosts, i, j, 4);
         if (got !== 4) lost.push(`h${i + 1}→h${j + 1}: ${4 - got}/4 lost`);
       }
     }
     expect(lost).toEqual([]);
-    expect(packetIns.n).toBeGreaterThan(0);
+    expect(r.packetIns).toBeGreaterThan(0);
   }, 90_000);
 
   it('installs the table-miss flow and one flow per ordered host pair', async () => {
-    const flows = summarize(await dp.request({ type: 'OFPFlowStatsRequest', xid: 0, flags: 0, table_id: 0xff, out_port: OFPP.ANY, out_group: 0xffffffff, cookie: 0n, cookie_mask: 0n, match: [] }));
-    const macs = [0, 1, 2].map((i) => hostMac(hosts, i));
+    const flows = summarize(await r.dp.request(ALL_FLOWS));
+    const macs = [0, 1, 2].map((i) => hostMac(r.hosts, i));
     const miss = flows.filter((f) => f.priority === 0);
     expect(miss).toEqual([{ priority: 0, idle: 0, match: {}, actions: [`output:${OFPP.CONTROLLER}`] }]);
     const learnt = flows
@@ -120,40 +133,19 @@ describe.each(['tinflow', 'ovs'] as const)('the learning app drives a %s switch'
   }, 20_000);
 
   it('carries TCP between h1 and h3 on the installed flows', async () => {
-    const mbps = await iperfTcp(hosts, 0, 2, 2);
+    const mbps = await iperfTcp(r.hosts, 0, 2, 2);
     expect(mbps).toBeGreaterThan(50);
   }, 30_000);
 });
 
 describe.each(['tinflow', 'ovs'] as const)('the hub app drives a %s switch', (kind) => {
-  let hosts: Hosts;
-  let ctl: Controller;
-  let sw: SwitchUnderTest | undefined;
-  let dp: DatapathHandle;
-  const dpid = kind === 'ovs' ? 0xb1n : 0xb2n;
-  let packetIns = 0;
-
-  beforeAll(async () => {
-    if (kind === 'ovs' && !ovsRunning()) throw new Error('Open vSwitch is not running (scripts/test.sh starts it)');
-    hosts = makeHosts(kind === 'ovs' ? 'ho' : 'ht', 3);
-    ctl = new Controller({ listen: [`tcp:127.0.0.1:${PORTS[kind] + 4}`], apps: [hub()] });
-    ctl.on('packetIn', () => packetIns++);
-    await ctl.start();
-    sw = attachSwitch(kind, hosts.lab, hosts.ports, PORTS[kind] + 4, dpid);
-    dp = await waitFor(() => ctl.datapath(dpid), 15_000, `datapath ${dpid} to connect`);
-  }, 40_000);
-
-  afterAll(async () => {
-    await sw?.stop();
-    await ctl?.stop();
-    hosts?.lab.cleanup();
-  });
+  const r = rig(kind, 'h', hub(), PORTS[kind] + 4, kind === 'ovs' ? 0xb1n : 0xb2n);
 
   it('every packet goes through the controller: pings pass, only the table-miss flow exists', async () => {
-    for (const [i, j] of [[0, 1], [1, 2], [2, 0]] as const) expect(await ping(hosts, i, j, 3), `h${i + 1}→h${j + 1}`).toBe(3);
-    const flows = summarize(await dp.request({ type: 'OFPFlowStatsRequest', xid: 0, flags: 0, table_id: 0xff, out_port: OFPP.ANY, out_group: 0xffffffff, cookie: 0n, cookie_mask: 0n, match: [] }));
+    for (const [i, j] of [[0, 1], [1, 2], [2, 0]] as const) expect(await ping(r.hosts, i, j, 3), `h${i + 1}→h${j + 1}`).toBe(3);
+    const flows = summarize(await r.dp.request(ALL_FLOWS));
     expect(flows).toEqual([{ priority: 0, idle: 0, match: {}, actions: [`output:${OFPP.CONTROLLER}`] }]);
     // each echo request and reply crossed the controller: 3 pairs × 3 pings × 2
-    expect(packetIns).toBeGreaterThanOrEqual(18);
+    expect(r.packetIns).toBeGreaterThanOrEqual(18);
   }, 60_000);
 });

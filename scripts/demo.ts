@@ -91,6 +91,17 @@ async function switchDemo(): Promise<void> {
   const dp = new Datapath({ name: lab.name('br'), dpid: 1n, tables: 4, failMode: 'secure', log: quiet });
   let channel: Channel | undefined;
   let rest: RestServer | undefined;
+  // Interrupted (Ctrl-C, a closed pipe such as `| head`): the namespaces and links still go away.
+  const interrupted = (): void => {
+    lab.cleanup();
+    process.exit(130);
+  };
+  const pipeClosed = (e: NodeJS.ErrnoException): void => {
+    if (e.code === 'EPIPE') interrupted();
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  process.stdout.on('error', pipeClosed);
   try {
     process.stdout.write('\n-- a switch between two namespaces, driven by the in-tree controller --\n');
     for (const i of [1, 2]) {
@@ -127,5 +138,8 @@ async function switchDemo(): Promise<void> {
     await rest?.close();
     await ctl.stop();
     lab.cleanup();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    process.stdout.off('error', pipeClosed);
   }
 }

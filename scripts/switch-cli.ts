@@ -28,7 +28,7 @@ export async function switchMain(argv: readonly string[]): Promise<number> {
   try {
     if (cfg.localPort) dp.addPort(openTap(cfg.name, { offload: cfg.offload }), OFPP.LOCAL);
     for (const p of cfg.ports) {
-      const port = p.kind === 'tap' ? openTap(p.ifname, { offload: cfg.offload }) : openInterface(p.ifname, { offload: cfg.offload });
+      const port = p.kind === 'tap' ? openTap(p.ifname, { offload: cfg.offload }) : openInterface(p.ifname, { offload: cfg.offload, gro: cfg.gro });
       opened.push(port);
       dp.addPort(port, p.number);
     }

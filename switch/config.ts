@@ -22,6 +22,8 @@ export interface SwitchConfig {
   readonly ctl: string | undefined;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly offload: boolean;
+  /** With offload: merge TCP segments received on interfaces into GSO super-frames (portio/src/gro.c). */
+  readonly gro: boolean;
   readonly localPort: boolean;
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
   readonly probeInterval: number;
@@ -41,7 +43,7 @@ const DEFAULTS = {
 export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --controller tcp:IP:PORT [--controller ...]
                       [--listen ptcp:PORT[:IP]] [--port N=IFNAME ...] [--tap TAPNAME[=N] ...]
                       [--fail-mode secure|standalone] [--tables N] [--ctl SOCKET] [--log-level LEVEL]
-                      [--offload] [--no-local] [--cert FILE --key FILE --ca FILE] [--probe-interval S]
+                      [--offload [--no-gro]] [--no-local] [--cert FILE --key FILE --ca FILE] [--probe-interval S]
 
   --name NAME          the bridge name; also the LOCAL port's TAP (unless --no-local)
   --dpid HEX           datapath id (default: derived from the name)
@@ -51,7 +53,10 @@ export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --co
   --fail-mode M        secure (keep flows, drop misses) or standalone (learning switch without a controller)
   --tables N           number of flow tables (1..254, default 64)
   --ctl SOCKET         unix socket for "tinflow switchctl"
-  --offload            exchange virtio-net headers with the kernel (GSO pass-through)
+  --offload            exchange virtio-net headers with the kernel (GSO pass-through); TCP segments that
+                       arrive one by one on interfaces are merged into GSO super-frames (receive coalescing)
+  --no-gro             with --offload, forward TCP segments as they arrive (flow counters then count
+                       every segment)
 `;
 
 function num(flag: string, v: string, min: number, max: number): number {
@@ -91,6 +96,7 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
         ctl: { type: 'string' },
         'log-level': { type: 'string' },
         offload: { type: 'boolean' },
+        'no-gro': { type: 'boolean' },
         'no-local': { type: 'boolean' },
         cert: { type: 'string' },
         key: { type: 'string' },
@@ -165,6 +171,7 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
     ctl: values.ctl,
     logLevel: logLevel as SwitchConfig['logLevel'],
     offload: values.offload === true,
+    gro: values['no-gro'] !== true,
     localPort: values['no-local'] !== true,
     tls: tlsGiven === 3 ? { cert: values.cert as string, key: values.key as string, ca: values.ca as string } : undefined,
     probeInterval: values['probe-interval'] !== undefined ? num('--probe-interval', values['probe-interval'], 1, 3600) : DEFAULTS.probeInterval,

@@ -43,10 +43,11 @@ interface LinkInfo {
 }
 
 interface Addon {
-  NativePort: new (kind: 'tap' | 'interface', name: string, opts: { vnetHdr: boolean; up: boolean }) => NativePort;
+  NativePort: new (kind: 'tap' | 'interface', name: string, opts: { vnetHdr: boolean; up: boolean; gro: boolean }) => NativePort;
   watchLinks(cb: (type: 'new' | 'del', ifindex: number, name: string, flags: number) => void): { close(): void };
   linkInfo(name: string): LinkInfo | null;
   toPlainFrames(frame: Uint8Array, hdr: Uint8Array): Buffer[];
+  mergeFrames(frames: readonly Uint8Array[]): [Buffer, Buffer][];
   VNET_HDR_LEN: number;
 }
 
@@ -135,6 +136,11 @@ class Batch implements FrameBatch {
 export interface OpenOptions {
   /** Exchange virtio-net headers with the kernel: GSO super-frames and partial checksums pass through. */
   readonly offload?: boolean;
+  /**
+   * With offload, merge consecutive TCP/IPv4 segments of a receive batch into GSO super-frames
+   * (interfaces only; default true). See src/gro.c.
+   */
+  readonly gro?: boolean;
   /** Bring the interface up (TAPs; default true). */
   readonly up?: boolean;
 }
@@ -257,18 +263,23 @@ export type { NativeFramePort };
 /** Creates a TAP device (or attaches to an existing one) named `name`, IFF_TAP|IFF_NO_PI. */
 export function openTap(name: string, opts: OpenOptions = {}): NativeFramePort {
   const a = loadAddon();
-  return new NativeFramePort(new a.NativePort('tap', name, { vnetHdr: opts.offload ?? false, up: opts.up ?? true }), 'tap');
+  return new NativeFramePort(new a.NativePort('tap', name, { vnetHdr: opts.offload ?? false, up: opts.up ?? true, gro: false }), 'tap');
 }
 
 /** Opens an existing interface through AF_PACKET, promiscuous, not reading back what it sends. */
 export function openInterface(name: string, opts: OpenOptions = {}): NativeFramePort {
   const a = loadAddon();
-  return new NativeFramePort(new a.NativePort('interface', name, { vnetHdr: opts.offload ?? false, up: false }), 'interface');
+  return new NativeFramePort(new a.NativePort('interface', name, { vnetHdr: opts.offload ?? false, up: false, gro: opts.gro ?? true }), 'interface');
 }
 
 /** Completes checksums / segments a frame with a virtio-net header into plain frames (for ports without offload). */
 export function toPlainFrames(frame: Buffer, hdr: Buffer): Buffer[] {
   return loadAddon().toPlainFrames(frame, hdr);
+}
+
+/** Receive coalescing on a batch of plain frames: what a port with offload and gro does (for tests). */
+export function mergeFrames(frames: readonly Buffer[]): { frame: Buffer; hdr: Buffer }[] {
+  return loadAddon().mergeFrames(frames).map(([frame, hdr]) => ({ frame, hdr }));
 }
 
 export function linkInfo(name: string): LinkInfo | null {

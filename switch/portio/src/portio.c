@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "gro.h"
 #include "gso.h"
 
 #define RX_BATCH 64
@@ -62,6 +63,7 @@ typedef struct port {
   int fd;
   int kind;
   int vnet;
+  int gro;                /* merge TCP segments on receive (gro.c); AF_PACKET ports with vnet only */
   int ifindex;
   int polling;
   int poll_inited;
@@ -292,8 +294,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   for (int round = 0; round < 4 && p->polling && !p->closed; round++) {
     int n = p->kind == KIND_PACKET ? rx_packet(p) : rx_tap(p);
     if (n <= 0) break;
+    int full = n == RX_BATCH;
+    if (p->gro && n > 1) n = gro_merge(p->slab, p->offs, p->lens, n, p->cap);
     deliver(p, n);
-    if (n < RX_BATCH) break;
+    if (!full) break;
   }
 }
 
@@ -714,7 +718,7 @@ static int if_info(const char *name, int *mtu, uint8_t mac[6], int *flags) {
   return rc;
 }
 
-/* new NativePort(kind: 'tap'|'interface', name, {vnetHdr, up, maxFrame}) */
+/* new NativePort(kind: 'tap'|'interface', name, {vnetHdr, up, gro, maxFrame}) */
 static napi_value port_ctor(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3], thisv;
@@ -730,6 +734,7 @@ static napi_value port_ctor(napi_env env, napi_callback_info info) {
   }
   int vnet = get_bool_prop(env, argv[2], "vnetHdr", 0);
   int up = get_bool_prop(env, argv[2], "up", 1);
+  int gro = get_bool_prop(env, argv[2], "gro", vnet);
   port_t *p = calloc(1, sizeof *p);
   if (!p) {
     napi_throw_error(env, "ERR_TINFLOW_PORTIO", "out of memory");
@@ -752,6 +757,7 @@ static napi_value port_ctor(napi_env env, napi_callback_info info) {
     }
   } else if (strcmp(kind, "interface") == 0) {
     p->kind = KIND_PACKET;
+    p->gro = vnet && gro;
     fd = open_packet(name, vnet, &p->ifindex);
     if (fd < 0) { free(p); return throw_errno(env, -fd, "cannot open interface", name); }
     snprintf(p->name, IF_NAMESIZE, "%s", (const char *)(name));
@@ -971,6 +977,51 @@ static napi_value link_info(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* mergeFrames(frames: Buffer[]) → [frame, hdr][]: receive coalescing (gro.c) on plain frames, for tests */
+static napi_value merge_frames(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], arr;
+  uint32_t n = 0;
+  bool is_array = false;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &n) != napi_ok || n > RX_BATCH) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "mergeFrames(frames: Buffer[] of at most 64)");
+    return NULL;
+  }
+  const size_t cap = 65536 + 64, slot = SLOT_HEAD + cap;
+  uint8_t *slab = calloc(n ? n : 1, slot);
+  uint32_t offs[RX_BATCH], lens[RX_BATCH];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value b;
+    uint8_t *d;
+    size_t len;
+    if (napi_get_element(env, argv[0], i, &b) != napi_ok || napi_get_buffer_info(env, b, (void **)&d, &len) != napi_ok ||
+        len > cap) {
+      free(slab);
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "mergeFrames: every frame must be a Buffer of at most 64 KiB");
+      return NULL;
+    }
+    offs[i] = (uint32_t)(i * slot + SLOT_HEAD);
+    lens[i] = (uint32_t)len;
+    memcpy(slab + offs[i], d, len);
+  }
+  int k = gro_merge(slab, offs, lens, (int)n, cap);
+  NAPI_OK(napi_create_array_with_length(env, (size_t)k, &arr));
+  for (int i = 0; i < k; i++) {
+    napi_value pair, f, h;
+    void *d;
+    napi_create_array_with_length(env, 2, &pair);
+    napi_create_buffer_copy(env, lens[i], slab + offs[i], &d, &f);
+    napi_create_buffer_copy(env, (size_t)VNET_HDR_LEN, slab + offs[i] - VNET_HDR_LEN, &d, &h);
+    napi_set_element(env, pair, 0, f);
+    napi_set_element(env, pair, 1, h);
+    napi_set_element(env, arr, (uint32_t)i, pair);
+  }
+  free(slab);
+  return arr;
+}
+
 /* toPlainFrames(frame: Buffer, hdr: Buffer) → Buffer[]: software checksum completion / segmentation */
 static napi_value to_plain_frames(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -1027,6 +1078,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "linkInfo", fn);
   napi_create_function(env, "toPlainFrames", NAPI_AUTO_LENGTH, to_plain_frames, NULL, &fn);
   napi_set_named_property(env, exports, "toPlainFrames", fn);
+  napi_create_function(env, "mergeFrames", NAPI_AUTO_LENGTH, merge_frames, NULL, &fn);
+  napi_set_named_property(env, exports, "mergeFrames", fn);
   napi_value hl;
   napi_create_int32(env, VNET_HDR_LEN, &hl);
   napi_set_named_property(env, exports, "VNET_HDR_LEN", hl);

@@ -164,6 +164,9 @@ class TinflowSwitch(Switch):
                  switch while no controller is connected), as OVSSwitch's failMode
        offload: exchange virtio-net headers with the kernel (GSO/checksum offload pass-through); with it
                 hosts need no `ethtool -K tx off` as long as only tinflow switches carry their frames
+       gro: with offload, merge TCP segments that arrive one by one into GSO super-frames (receive
+            coalescing); only for networks where every switch is tinflow: an OVS userspace switch
+            cannot read the super-frames
        local: give the switch a LOCAL port (a TAP named after the switch); off by default, as nothing in
               a Mininet network uses it
        listenPort: also accept controllers (dpctl, ovs-ofctl) on ptcp:listenPort:127.0.0.1
@@ -172,13 +175,14 @@ class TinflowSwitch(Switch):
 
     dpidLen = 16
 
-    def __init__(self, name, failMode='secure', offload=True, local=False, logLevel='info', logDir=None,
+    def __init__(self, name, failMode='secure', offload=True, gro=False, local=False, logLevel='info', logDir=None,
                  probeInterval=None, **params):
         Switch.__init__(self, name, **params)
         if failMode not in ('secure', 'standalone'):
             raise ValueError('%s: failMode must be secure or standalone, not %r' % (name, failMode))
         self.failMode = failMode
         self.offload = offload
+        self.gro = gro
         self.local = local
         self.logLevel = logLevel
         self.logDir = logDir
@@ -210,6 +214,8 @@ class TinflowSwitch(Switch):
             argv.append('--no-local')
         if self.offload:
             argv.append('--offload')
+            if self.gro:
+                argv.append('--gro')
         if self.probeInterval:
             argv += ['--probe-interval', str(self.probeInterval)]
         for c in controllers:

@@ -22,7 +22,7 @@ export interface SwitchConfig {
   readonly ctl: string | undefined;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
   readonly offload: boolean;
-  /** With offload: merge TCP segments received on interfaces into GSO super-frames (portio/src/gro.c). */
+  /** With offload: merge TCP segments received on interfaces into GSO super-frames (portio/src/gro.c). Off by default. */
   readonly gro: boolean;
   readonly localPort: boolean;
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
@@ -43,7 +43,7 @@ const DEFAULTS = {
 export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --controller tcp:IP:PORT [--controller ...]
                       [--listen ptcp:PORT[:IP]] [--port N=IFNAME ...] [--tap TAPNAME[=N] ...]
                       [--fail-mode secure|standalone] [--tables N] [--ctl SOCKET] [--log-level LEVEL]
-                      [--offload [--no-gro]] [--no-local] [--cert FILE --key FILE --ca FILE] [--probe-interval S]
+                      [--offload [--gro]] [--no-local] [--cert FILE --key FILE --ca FILE] [--probe-interval S]
 
   --name NAME          the bridge name; also the LOCAL port's TAP (unless --no-local)
   --dpid HEX           datapath id (default: derived from the name)
@@ -53,10 +53,10 @@ export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --co
   --fail-mode M        secure (keep flows, drop misses) or standalone (learning switch without a controller)
   --tables N           number of flow tables (1..254, default 64)
   --ctl SOCKET         unix socket for "tinflow switchctl"
-  --offload            exchange virtio-net headers with the kernel (GSO pass-through); TCP segments that
-                       arrive one by one on interfaces are merged into GSO super-frames (receive coalescing)
-  --no-gro             with --offload, forward TCP segments as they arrive (flow counters then count
-                       every segment)
+  --offload            exchange virtio-net headers with the kernel (GSO pass-through)
+  --gro                with --offload, merge TCP segments that arrive one by one on interfaces into GSO
+                       super-frames (receive coalescing). Only where every reader of the switch's
+                       interfaces takes super-frames (hosts, tinflow switches; not OVS userspace)
 `;
 
 function num(flag: string, v: string, min: number, max: number): number {
@@ -96,7 +96,7 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
         ctl: { type: 'string' },
         'log-level': { type: 'string' },
         offload: { type: 'boolean' },
-        'no-gro': { type: 'boolean' },
+        gro: { type: 'boolean' },
         'no-local': { type: 'boolean' },
         cert: { type: 'string' },
         key: { type: 'string' },
@@ -156,6 +156,7 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
   if (!['trace', 'debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
     throw new ConfigError(`--log-level: expected trace, debug, info, warn, error or silent, got ${JSON.stringify(logLevel)}`);
   }
+  if (values.gro === true && values.offload !== true) throw new ConfigError('--gro: needs --offload (super-frames travel with virtio-net headers)');
   const tlsGiven = [values.cert, values.key, values.ca].filter((x) => x !== undefined).length;
   if (tlsGiven !== 0 && tlsGiven !== 3) throw new ConfigError('--cert, --key and --ca go together');
   if (tlsGiven === 0 && controllers.some((c) => c.kind === 'ssl' || c.kind === 'pssl')) {
@@ -171,7 +172,7 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
     ctl: values.ctl,
     logLevel: logLevel as SwitchConfig['logLevel'],
     offload: values.offload === true,
-    gro: values['no-gro'] !== true,
+    gro: values.gro === true,
     localPort: values['no-local'] !== true,
     tls: tlsGiven === 3 ? { cert: values.cert as string, key: values.key as string, ca: values.ca as string } : undefined,
     probeInterval: values['probe-interval'] !== undefined ? num('--probe-interval', values['probe-interval'], 1, 3600) : DEFAULTS.probeInterval,

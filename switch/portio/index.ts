@@ -138,7 +138,8 @@ export interface OpenOptions {
   readonly offload?: boolean;
   /**
    * With offload, merge consecutive TCP/IPv4 segments of a receive batch into GSO super-frames
-   * (interfaces only; default true). See src/gro.c.
+   * (interfaces only; default false: whatever reads the output interfaces must take super-frames, which
+   * a host's stack and tinflow do and Open vSwitch's userspace datapath does not). See src/gro.c.
    */
   readonly gro?: boolean;
   /** Bring the interface up (TAPs; default true). */
@@ -269,7 +270,7 @@ export function openTap(name: string, opts: OpenOptions = {}): NativeFramePort {
 /** Opens an existing interface through AF_PACKET, promiscuous, not reading back what it sends. */
 export function openInterface(name: string, opts: OpenOptions = {}): NativeFramePort {
   const a = loadAddon();
-  return new NativeFramePort(new a.NativePort('interface', name, { vnetHdr: opts.offload ?? false, up: false, gro: opts.gro ?? true }), 'interface');
+  return new NativeFramePort(new a.NativePort('interface', name, { vnetHdr: opts.offload ?? false, up: false, gro: opts.gro ?? false }), 'interface');
 }
 
 /** Completes checksums / segments a frame with a virtio-net header into plain frames (for ports without offload). */

@@ -33,6 +33,7 @@ describe('tinflow switch: bad flags', () => {
     [['--name', 'br0', '--dpid', 'xyz'], /--dpid: expected up to 16 hex digits/],
     [['--name', 'br0', '--listen', 'pssl:6653'], /need --cert, --key and --ca/],
     [['--name', 'br0', '--bogus'], /Unknown option '--bogus'/],
+    [['--name', 'br0', '--gro'], /--gro: needs --offload/],
     [['--name', 'br0', '--no-local', '--port', '1=tfnosuchif0'], /cannot open interface tfnosuchif0: No such device/],
   ])('%j', (args, text) => {
     const r = run('switch', ...args);

@@ -734,7 +734,7 @@ static napi_value port_ctor(napi_env env, napi_callback_info info) {
   }
   int vnet = get_bool_prop(env, argv[2], "vnetHdr", 0);
   int up = get_bool_prop(env, argv[2], "up", 1);
-  int gro = get_bool_prop(env, argv[2], "gro", vnet);
+  int gro = get_bool_prop(env, argv[2], "gro", 0);
   port_t *p = calloc(1, sizeof *p);
   if (!p) {
     napi_throw_error(env, "ERR_TINFLOW_PORTIO", "out of memory");

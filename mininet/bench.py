@@ -236,7 +236,7 @@ def chart(path, summary, rats, variants, reps, seconds):
         panels.append({'title': title, 'subtitle': '%s is better' % better, 'groups': groups})
     pngchart.barChart(path, 'tinflow vs OVS userspace in Mininet', series, panels,
                       footer='medians of %d runs, %d s iperf3, h1 -> h3, tinflow learning controller, hosts tx off '
-                             'except --offload' % (reps, seconds))
+                             'except the hosts tx on line' % (reps, seconds))
 
 
 def preflight():

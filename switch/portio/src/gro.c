@@ -68,12 +68,16 @@ static int same_flow(const uint8_t *a, const uint8_t *b, size_t thlen) {
 
 int gro_merge(uint8_t *base, uint32_t *offs, uint32_t *lens, int n, size_t cap) {
   int out = 0;
+  /* A frame that ended a run was checked there; it heads the next run without checking it again. */
+  int known = -1, known_ok = 0;
+  size_t known_thlen = 0, known_plen = 0;
   for (int i = 0; i < n;) {
     uint8_t *f = base + offs[i];
     struct virtio_net_hdr *h = (struct virtio_net_hdr *)(f - VNET_HDR_LEN);
-    size_t thlen, mss;
+    size_t thlen = known_thlen, mss = known_plen;
+    int ok = i == known ? known_ok : candidate(f, lens[i], h, &thlen, &mss);
     int j = i + 1;
-    if (candidate(f, lens[i], h, &thlen, &mss) && !(f[ETH_LEN + IP_LEN + 13] & TCP_PSH)) {
+    if (ok && !(f[ETH_LEN + IP_LEN + 13] & TCP_PSH)) {
       size_t len = lens[i];
       size_t hl = ETH_LEN + IP_LEN + thlen;
       uint32_t next = rd32(f + ETH_LEN + IP_LEN + 4) + (uint32_t)mss;
@@ -82,8 +86,12 @@ int gro_merge(uint8_t *base, uint32_t *offs, uint32_t *lens, int n, size_t cap) 
       while (j < n && last == mss && !psh) {
         uint8_t *g = base + offs[j];
         struct virtio_net_hdr *gh = (struct virtio_net_hdr *)(g - VNET_HDR_LEN);
-        size_t gthl, gpl;
-        if (!candidate(g, lens[j], gh, &gthl, &gpl) || gthl != thlen || gpl > mss || !same_flow(f, g, thlen)) break;
+        size_t gthl = 0, gpl = 0;
+        known = j;
+        known_ok = candidate(g, lens[j], gh, &gthl, &gpl);
+        known_thlen = gthl;
+        known_plen = gpl;
+        if (!known_ok || gthl != thlen || gpl > mss || !same_flow(f, g, thlen)) break;
         if (rd32(g + ETH_LEN + IP_LEN + 4) != next) break;
         if (len + gpl > cap || len + gpl - ETH_LEN > 0xffff) break;
         memmove(f + len, g + hl, gpl);

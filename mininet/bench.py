@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -105,19 +104,6 @@ METRICS = (
     ('rttAvgMs', 'ping RTT avg ms', 'lower'),
     ('rttP50Ms', 'ping RTT p50 ms', 'lower'),
 )
-
-
-class Terminated(BaseException):
-    "SIGTERM, turned into an exception so that the `with NetLab` block tears its network down."
-
-
-class Context(object):
-    "What lab.NetLab needs: a log folder, controller ports, the janitor."
-
-    def __init__(self, logDir, ports, janitor):
-        self.logDir = logDir
-        self.ports = ports
-        self.janitor = janitor
 
 
 def ourInterfaces():
@@ -286,9 +272,7 @@ def main():
             print('bench: %s' % p)
         return 1
 
-    def onTerm(signum, _frame):
-        raise Terminated('signal %d' % signum)
-    signal.signal(signal.SIGTERM, onTerm)
+    lab.raiseOnSigterm()
 
     logDir = tempfile.mkdtemp(prefix='tinflow-bench-')
     began = time.monotonic()
@@ -308,8 +292,7 @@ def main():
                 for t in topos:
                     for v in order:
                         n += 1
-                        ctx = Context(os.path.join(logDir, '%02d-%s-%s' % (n, t.replace(',', ''), v)), ports, janitor)
-                        os.makedirs(ctx.logDir)
+                        ctx = lab.Context(os.path.join(logDir, '%02d-%s-%s' % (n, t.replace(',', ''), v)), ports, janitor)
                         t0 = time.monotonic()
                         record = {'rep': rep + 1, 'topology': t, 'variant': v}
                         try:
@@ -332,7 +315,7 @@ def main():
                                   'RTT avg %.3f ms p50 %.3f ms  (%.0f s)'
                                   % (rep + 1, args.reps, t, v, record['tcpMbps'], record['udpKpps'], record['udpLossPct'],
                                      record['rttAvgMs'], record['rttP50Ms'], record['seconds']), flush=True)
-    except (KeyboardInterrupt, Terminated) as e:
+    except (KeyboardInterrupt, lab.Terminated) as e:
         print('bench: interrupted (%s); logs %s' % (type(e).__name__, logDir))
         return 130
     except lab.LabError as e:  # OVS does not start; the janitor's lock: another bench runs

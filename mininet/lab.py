@@ -50,6 +50,33 @@ def waitFor(pred, timeout, what, interval=0.2):
         time.sleep(interval)
 
 
+class Terminated(BaseException):
+    "SIGTERM, turned into an exception so that `with NetLab` blocks tear their network down."
+
+
+def raiseOnSigterm():
+    "From now on SIGTERM raises Terminated in the main thread."
+    def onTerm(signum, _frame):
+        raise Terminated('signal %d' % signum)
+    signal.signal(signal.SIGTERM, onTerm)
+
+
+class Context(object):
+    """What NetLab and the scenarios get: a log folder of their own (created here), controller ports,
+       the janitor, and the iperf3 duration."""
+
+    def __init__(self, logDir, ports, janitor, iperfSeconds=None):
+        self.logDir = logDir
+        self.ports = ports
+        self.janitor = janitor
+        self.iperfSeconds = iperfSeconds
+        os.makedirs(logDir, exist_ok=True)
+
+    def sub(self, name):
+        "The same, with the log folder logDir/name (short: control sockets live there too)."
+        return Context(os.path.join(self.logDir, name), self.ports, self.janitor, self.iperfSeconds)
+
+
 class PortPool(object):
     "Hands out free TCP ports on 127.0.0.1 from CONTROLLER_PORTS."
 

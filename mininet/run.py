@@ -18,7 +18,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,26 +36,9 @@ OVS_CTL = '/usr/share/openvswitch/scripts/ovs-ctl'
 TOOLS = ('iperf3', 'ethtool', 'telnet', 'ovs-vsctl', 'ss', lab.OSKEN_MANAGER)
 
 
-class Terminated(BaseException):
-    "SIGTERM, turned into an exception so that `with NetLab` blocks tear their network down."
-
-
-class Context(object):
-    "What scenarios get: where logs go, controller ports, the janitor, iperf3 duration."
-
-    def __init__(self, logDir, janitor, iperfSeconds):
-        self.logDir = logDir
-        self.ports = lab.PortPool()
-        self.janitor = janitor
-        self.iperfSeconds = iperfSeconds
-
-    def forScenario(self, index, name):
-        "A copy with a log folder of the scenario's own (short: control sockets live there too)."
-        ctx = Context(os.path.join(self.logDir, '%02d-%s' % (index, re.sub(r'[^a-z0-9]+', '-', name.lower())[2:26].strip('-'))),
-                      self.janitor, self.iperfSeconds)
-        ctx.ports = self.ports
-        os.makedirs(ctx.logDir)
-        return ctx
+def scenarioContext(ctx, index, name):
+    "The run's context with a log folder for one scenario."
+    return ctx.sub('%02d-%s' % (index, re.sub(r'[^a-z0-9]+', '-', name.lower())[2:26].strip('-')))
 
 
 def preflight():
@@ -94,9 +76,7 @@ def main():
         return 0
     setLogLevel('info' if args.v else 'warning')
 
-    def onTerm(signum, _frame):
-        raise Terminated('signal %d' % signum)
-    signal.signal(signal.SIGTERM, onTerm)
+    lab.raiseOnSigterm()
 
     problems = preflight()
     startedOvs = False
@@ -119,18 +99,18 @@ def main():
     began = time.monotonic()
     try:
         with lab.Janitor() as janitor:
-            ctx = Context(logDir, janitor, args.iperf_seconds)
+            ctx = lab.Context(logDir, lab.PortPool(), janitor, args.iperf_seconds)
             for index, sc in enumerate(chosen, 1):
                 t0 = time.monotonic()
                 try:
                     if sc.needsOvs and noOvs:
                         raise lab.LabError(noOvs)
-                    summary = sc.run(ctx.forScenario(index, sc.name))
+                    summary = sc.run(scenarioContext(ctx, index, sc.name))
                     left = janitor.leftovers()
                     if left:
                         raise lab.LabError('left behind: %s' % ', '.join(left))
                     ok, detail = True, summary
-                except (Exception, KeyboardInterrupt, Terminated) as e:  # pylint: disable=broad-except
+                except (Exception, KeyboardInterrupt, lab.Terminated) as e:  # pylint: disable=broad-except
                     ok, detail = False, '%s: %s' % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else '')
                     with open(os.path.join(logDir, 'failures.txt'), 'a') as f:
                         f.write('== %s\n%s\n' % (sc.name, traceback.format_exc()))
@@ -145,7 +125,7 @@ def main():
                 else:
                     failed += 1
                 print('%s %5.1fs  %s: %s' % ('PASS' if ok else 'FAIL', time.monotonic() - t0, sc.name, detail), flush=True)
-    except (KeyboardInterrupt, Terminated):
+    except (KeyboardInterrupt, lab.Terminated):
         print('mininet: interrupted')
     except lab.LabError as e:  # the janitor's lock: another run is in progress
         print('mininet: %s' % e)

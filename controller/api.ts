@@ -1,10 +1,10 @@
 /**
  * What the rest of the controller (apps, the REST API, metrics) sees of a connected switch and of the
  * controller: plain interfaces, so an app or a route can be tested against a stand-in as well as a
- * live switch. The implementations are in datapath.ts and controller.ts.
+ * live switch. The implementations are in datapath-connection.ts and controller.ts.
  */
 import type { MessageOf, OFPMessage, Port } from '../openflow/index.js';
-import type { ParsedPacket } from './packet.js';
+import type { ParsedPacket } from './parsed-packet.js';
 
 /** Ryu's dispatcher states: hello exchange, features/port-desc, normal operation, disconnected. */
 export type DatapathState = 'handshake' | 'config' | 'main' | 'dead';
@@ -37,6 +37,20 @@ export interface DatapathHandle {
   request(msg: OFPMessage, opts?: RequestOptions): Promise<OFPMessage[]>;
   /** Closes the connection; the datapath goes to 'dead'. */
   close(reason?: string): void;
+}
+
+/**
+ * The controller's side of a switch that lives in the same process and talks to it without a socket
+ * (Controller.attach; test/controller/harness.ts uses it to run apps against the real switch in memory).
+ */
+export interface SwitchLink {
+  /**
+   * A message from the switch, as a connected switch's would arrive in state 'main'. For a port-status,
+   * the handle's `ports` already shows the new state and `before` is the port as it was.
+   */
+  received(msg: OFPMessage, before?: Port): void;
+  /** The switch is gone (its handle's state is 'dead'): apps get switchLeave. Only the first call counts. */
+  left(reason: string): void;
 }
 
 /** The controller, as the REST API sees it. */

@@ -2,9 +2,9 @@
  * `tinflow controller` configuration: command line → one frozen object, defaults in one place, and
  * errors that name the flag and what was wrong.
  */
-import { parseArgs } from 'node:util';
-import { ControllerError } from './errors.js';
-import { parseEndpoint } from './controller.js';
+import { ConfigError, endpointFlag, enumFlag, intFlag, parseFlags } from '../base/cli.js';
+import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
+import { ENDPOINT_KINDS } from './controller.js';
 
 export type AppSpec = { readonly kind: 'builtin'; readonly name: 'learning' | 'hub' } | { readonly kind: 'module'; readonly path: string };
 
@@ -16,7 +16,7 @@ export interface ControllerConfig {
   readonly tls: { readonly cert: string; readonly key: string; readonly ca?: string } | undefined;
   readonly idleTimeout: number;
   readonly echoInterval: number;
-  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  readonly logLevel: LogLevel;
 }
 
 const DEFAULTS = {
@@ -44,71 +44,48 @@ export const CONTROLLER_USAGE = `usage: tinflow controller [--listen tcp:IP:PORT
   --log-level L     trace, debug, info, warn, error or silent (default info)
 `;
 
-function bad(msg: string): never {
-  throw new ControllerError('config', msg);
-}
-
-function num(flag: string, v: string, min: number, max: number): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max) bad(`${flag}: expected a whole number ${min}..${max}, got ${JSON.stringify(v)}`);
-  return n;
-}
-
 export function parseControllerArgs(argv: readonly string[]): ControllerConfig {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        listen: { type: 'string', multiple: true },
-        switch: { type: 'string', multiple: true },
-        app: { type: 'string', multiple: true },
-        rest: { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        ca: { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        'echo-interval': { type: 'string' },
-        'log-level': { type: 'string' },
-      },
-    }));
-  } catch (e) {
-    return bad((e as Error).message.replace(/^.*?: /, '').split('\n')[0] ?? 'bad arguments');
-  }
+  const values = parseFlags(argv, {
+    listen: { type: 'string', multiple: true },
+    switch: { type: 'string', multiple: true },
+    app: { type: 'string', multiple: true },
+    rest: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    ca: { type: 'string' },
+    'idle-timeout': { type: 'string' },
+    'echo-interval': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
   const listen = values.listen ?? [...DEFAULTS.listen];
-  for (const l of listen) parseEndpoint(l, '--listen');
+  for (const l of listen) endpointFlag('--listen', l, ENDPOINT_KINDS);
   const switches = values.switch ?? [];
-  for (const s of switches) parseEndpoint(s, '--switch');
+  for (const s of switches) endpointFlag('--switch', s, ENDPOINT_KINDS);
   const apps: AppSpec[] = (values.app ?? []).map((a): AppSpec => {
     if (a === 'learning' || a === 'hub') return { kind: 'builtin', name: a };
     if (a.includes('/') || /\.(m?js|ts)$/.test(a)) return { kind: 'module', path: a };
-    return bad(`--app: ${JSON.stringify(a)} is neither a built-in app (learning, hub) nor a path to a module`);
+    throw new ConfigError('--app', `${JSON.stringify(a)} is neither a built-in app (learning, hub) nor a path to a module`);
   });
   let rest: ControllerConfig['rest'];
   if (values.rest !== undefined) {
     const r = values.rest;
     const m = /^(?:\[?([^\]]*?)\]?:)?(\d+)$/.exec(r);
-    if (!m) bad(`--rest: expected IP:PORT or PORT, got ${JSON.stringify(r)}`);
-    rest = { host: m[1] || '127.0.0.1', port: num('--rest', m[2] ?? '', 0, 65535) };
+    if (!m) throw new ConfigError('--rest', `expected IP:PORT or PORT, got ${JSON.stringify(r)}`);
+    rest = { host: m[1] || '127.0.0.1', port: intFlag('--rest', m[2] ?? '', 0, 65535) };
   }
   const usesSsl = [...listen, ...switches].some((s) => s.startsWith('ssl:'));
-  if ((values.cert === undefined) !== (values.key === undefined)) bad('--cert and --key go together');
-  if (usesSsl && values.cert === undefined) bad('ssl: needs --cert FILE and --key FILE');
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new ConfigError('--cert', '--cert and --key go together', '--cert and --key go together');
+  if (usesSsl && values.cert === undefined) throw new ConfigError('--cert', 'ssl: needs --cert FILE and --key FILE', 'ssl: needs --cert FILE and --key FILE');
   const tls = values.cert !== undefined && values.key !== undefined ? { cert: values.cert, key: values.key, ...(values.ca ? { ca: values.ca } : {}) } : undefined;
-  const level = values['log-level'] ?? DEFAULTS.logLevel;
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'silent'].includes(level)) {
-    bad(`--log-level: expected trace, debug, info, warn, error or silent, got ${JSON.stringify(level)}`);
-  }
+  const level = enumFlag('--log-level', values['log-level'] ?? DEFAULTS.logLevel, LOG_LEVELS);
   return Object.freeze({
     listen,
     switches,
     apps: apps.length > 0 ? apps : DEFAULTS.apps,
     rest,
     tls,
-    idleTimeout: values['idle-timeout'] !== undefined ? num('--idle-timeout', values['idle-timeout'], 0, 65535) : DEFAULTS.idleTimeout,
-    echoInterval: values['echo-interval'] !== undefined ? num('--echo-interval', values['echo-interval'], 1, 3600) : DEFAULTS.echoInterval,
-    logLevel: level as ControllerConfig['logLevel'],
+    idleTimeout: values['idle-timeout'] !== undefined ? intFlag('--idle-timeout', values['idle-timeout'], 0, 65535) : DEFAULTS.idleTimeout,
+    echoInterval: values['echo-interval'] !== undefined ? intFlag('--echo-interval', values['echo-interval'], 1, 3600) : DEFAULTS.echoInterval,
+    logLevel: level,
   });
 }

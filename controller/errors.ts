@@ -16,7 +16,9 @@ export type ControllerErrorCode =
   /** The switch disconnected before answering (HTTP 502). */
   | 'disconnected'
   /** Bad command-line flags or app configuration. */
-  | 'config';
+  | 'config'
+  /** An app failed to start, or misused the app API (a timer after stopping, a service nobody provides). */
+  | 'app';
 
 export class ControllerError extends Error {
   override readonly name = 'ControllerError';
@@ -41,5 +43,7 @@ export function httpStatus(code: ControllerErrorCode): number {
       return 504;
     case 'disconnected':
       return 502;
+    case 'app':
+      return 500;
   }
 }

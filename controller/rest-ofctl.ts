@@ -1,7 +1,7 @@
 /**
  * Ryu's ofctl_rest (ryu/app/ofctl_rest.py) for OpenFlow 1.3 switches: the same routes under /stats, the
  * same JSON bodies and answers (`{"<dpid in decimal>": [...]}`), on fastify. The conversions are
- * ofctl.ts; this file reads the URL and body, sends through the controller's datapath handle, and answers.
+ * ofctl/; this file reads the URL and body, sends through the controller's datapath handle, and answers.
  *
  *   GET  /stats/switches                               GET  /stats/desc/<dpid>
  *   GET|POST /stats/flow/<dpid>  (and /flowdesc)       GET|POST /stats/aggregateflow/<dpid>
@@ -25,7 +25,7 @@
  * refuses is that 400 too rather than an empty list after a second's wait.
  *
  * Errors are `{"error": "<what and where>", "code": "<ControllerErrorCode>", ...}`: 400 for bad JSON, a
- * bad key or value (ofctl.ts names the key path), or a switch's refusal (with err_type, err_code and their
+ * bad key or value (ofctl/ names the key path), or a switch's refusal (with err_type, err_code and their
  * names); 404 for an unknown dpid, command or port; 501 for OpenFlow 1.4+ routes; 504 when the switch
  * does not answer in time. The routes live in their own fastify scope with their own body parser (any
  * content type: curl -d sends form-encoded JSON, as Ryu accepts) and error and not-found handlers, so
@@ -35,7 +35,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Json, OFPCodecError, parseJson, stringifyJson } from '../openflow/index.js';
 import type { ControllerHandle, DatapathHandle } from './api.js';
 import { ControllerError, httpStatus } from './errors.js';
-import * as ofctl from './ofctl.js';
+import * as ofctl from './ofctl/index.js';
 
 export interface OfctlRestOptions {
   /** Milliseconds to wait for a switch's answer (default: the controller's request timeout). */
@@ -111,7 +111,7 @@ function errorBody(err: unknown): { status: number; body: Record<string, Json> }
     return { status: httpStatus(err.code), body };
   }
   if (err instanceof HttpError) return { status: err.status, body: { error: err.message } };
-  // an out-of-range value ofctl.ts let through reaches the codec; it is still the request's fault
+  // an out-of-range value ofctl/ let through reaches the codec; it is still the request's fault
   if (err instanceof OFPCodecError) return { status: 400, body: { error: err.message, code: 'bad-request' } };
   const e = err as { statusCode?: unknown; message?: unknown };
   const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500;

@@ -14,7 +14,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WebSocket } from 'ws';
 import type { EventMap, EventName } from './api.js';
 import type { Controller } from './controller.js';
-import { describeError } from './datapath.js';
+import { describeError } from './datapath-connection.js';
 import { ControllerError, httpStatus } from './errors.js';
 import { registerOfctlRoutes } from './rest-ofctl.js';
 

@@ -9,7 +9,9 @@ summary of what it measured. run.py runs them; lab.py builds and tears down the 
   5. link down/up on a triangle driven by fast-failover groups (mininet/apps/failover.mjs)
   6. the controller killed and restarted, fail-mode secure and standalone
 
-In 1-4: pingAll() loses nothing, and iperf3 TCP between the two farthest hosts (2 s) stays above a floor.
+In 1-4: pingAll() loses nothing, and iperf3 TCP between the two farthest hosts (2 s) stays above a floor
+(a tenth of what a working switch carries: floors catch broken forwarding, not a busy machine). With --gro
+the first switch must also merge, on average, at least two segments into each frame it sends on.
 """
 
 import json
@@ -35,25 +37,30 @@ TOPOLOGIES = {
     'tree,2': lambda: TreeTopo(depth=2, fanout=2),
 }
 
-# iperf3 TCP floors in Mbit/s, by (switches, controller), per topology. From measurements on this 2-core
-# machine (run.py prints every figure), idle and with two busy loops competing for the CPUs; lowest seen:
+# iperf3 TCP floors in Mbit/s, by (switches, controller), per topology. A floor catches a switch that
+# carries TCP badly (partial checksums stall it, every frame through the controller), not a slow run: CI
+# machines are shared and busy, and a fresh run once measured --gro at 2078 against a floor of 1800. So
+# each floor is about a tenth of the lowest figure seen on this 2-core machine (run.py prints every figure),
+# idle and with two busy loops competing for the CPUs:
 #   tinflow (+ --offload; tinflow or os-ken controller): single,3 4336, linear,4 2869, tree,2 2907
-#   OVS userspace (hosts with tx off):                   single,3  578, linear,4  339, tree,2  350
+#   OVS userspace (hosts with tx off):                   single,3  578, linear,4  337, tree,2  350
 #   mixed tinflow/OVS linear,4 (hosts with tx off):      230
-# Each floor is about a third of the lowest figure or less, as other test suites share the CPUs. A floor
-# catches a switch that carries TCP badly (partial checksums stall it, frames through packet-in crawl), not
-# a slower run; the comparison with OVS is npm run bench:mininet's. (For scale: tinflow without --offload,
-# hosts with tx off, carried 1807 Mbit/s on single,3 and 574 on linear,4, idle.)
+# For scale, everything through the controller (the hub app, hosts with tx off): tinflow 246 on single,3
+# and 63 on linear,4; OVS 167 and 33. tinflow without --offload, hosts with tx off: 1807 and 574, idle.
+# The comparison with OVS is npm run bench:mininet's.
 FLOORS = {
-    ('tinflow', 'tinflow'): {'single,3': 1000, 'linear,4': 800, 'tree,2': 800},
-    ('tinflow', 'osken'): {'single,3': 1000, 'linear,4': 800, 'tree,2': 800},
-    ('ovs', 'tinflow'): {'single,3': 150, 'linear,4': 100, 'tree,2': 100},
-    ('mixed', 'tinflow'): {'linear,4': 75},
+    ('tinflow', 'tinflow'): {'single,3': 400, 'linear,4': 250, 'tree,2': 250},
+    ('tinflow', 'osken'): {'single,3': 400, 'linear,4': 250, 'tree,2': 250},
+    ('ovs', 'tinflow'): {'single,3': 50, 'linear,4': 30, 'tree,2': 30},
+    ('mixed', 'tinflow'): {'linear,4': 20},
 }
 
-# Scenario 1 with --gro and hosts with tx off: measured lowest 3489 Mbit/s on linear,4 (3 runs, 3489-3920); without --gro
-# the same network carries about 900 (914 measured). The floor sits between: about half the lowest with it.
-GRO_FLOOR = 1800
+# Scenario 1 with --gro and hosts with tx off on linear,4: lowest 3255 Mbit/s idle (3489-3920 earlier), 1549 with
+# other tests running beside it, 2078 in a fresh CI run. The floor is a tenth, like the others; that merging
+# works is checked on the first switch's counters instead (GroScenario): 28 segments a frame measured with
+# --gro, 1.00 without.
+GRO_FLOOR = 300
+GRO_MIN_MERGED = 2.0
 
 OFPPS_LINK_DOWN = 1
 
@@ -107,17 +114,48 @@ class MixedScenario(Scenario):
             return checkReachability(lab, FLOORS[('mixed', 'tinflow')]['linear,4'], ctx)
 
 
+def portCounters(switch):
+    "Frames a tinflow switch received and sent, by port (switchctl dump-ports): {'1': (rx, tx), ...}."
+    out = {}
+    for line in switch.ctl('dump-ports'):
+        rx = int(line.split(' rx ', 1)[1].split(' pkts', 1)[0])
+        tx = int(line.split(' tx ', 1)[1].split(' pkts', 1)[0])
+        out[line.split(' ', 2)[1]] = (rx, tx)
+    return out
+
+
+def edgePort(host):
+    "The switch a host hangs from and that switch's port number for it (as switchctl prints it)."
+    intf = host.defaultIntf()
+    peer = intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
+    return peer.node, str(peer.node.ports[peer])
+
+
 class GroScenario(Scenario):
     """Receive coalescing end to end: tinflow switches with --gro, hosts with their checksum offload off
-       (segments arrive one by one and leave merged). The floor is about twice what the same network
-       carries without --gro, so merging that stopped working fails it."""
+       (segments arrive one by one and leave merged). Whether merging works is read from the first switch's
+       port counters, not from the throughput (which a busy machine lowers as much as no merging does):
+       during the run, the frames it sends on towards the receiver must be fewer than half the segments it
+       took in from the sender."""
 
     name = '1 tinflow switches --gro + tinflow controller, linear,4, hosts tx off'
     floor = GRO_FLOOR
+    MIN_MERGED = GRO_MIN_MERGED
 
     def run(self, ctx):
         with NetLab(ctx, LinearTopo(4), switch='tinflow', controller='tinflow', switchParams={'gro': True}, txOff=True) as lab:
-            return checkReachability(lab, self.floor, ctx)
+            src, _dst = farthestHosts(lab.net)  # the one checkReachability's iperf3 sends from
+            first, inPort = edgePort(src)
+            before = portCounters(first)
+            summary = checkReachability(lab, self.floor, ctx)
+            after = portCounters(first)
+            segmentsIn = after[inPort][0] - before[inPort][0]
+            framesOut = sum(after[p][1] - before[p][1] for p in after if p != inPort)
+            merged = segmentsIn / max(framesOut, 1)
+            if merged < self.MIN_MERGED:
+                raise LabError('%s took in %d frames from %s and sent %d on: %.2f segments a frame, merging expected %.1f or more'
+                               % (first.name, segmentsIn, src.name, framesOut, merged, self.MIN_MERGED))
+            return '%s; %s merged %.1f segments a frame (%d in, %d out)' % (summary, first.name, merged, segmentsIn, framesOut)
 
 
 class CustomFileScenario(Scenario):

@@ -168,7 +168,8 @@ class TinflowSwitch(Switch):
             coalescing); only for networks where every switch is tinflow: an OVS userspace switch
             cannot read the super-frames
        local: give the switch a LOCAL port (a TAP named after the switch); off by default, as nothing in
-              a Mininet network uses it
+              a Mininet network uses it. It stays down, as OVSSwitch's bridge interface does, until it is
+              brought up (`ip link set NAME up`, or opts='--local-up')
        listenPort: also accept controllers (dpctl, ovs-ofctl) on ptcp:listenPort:127.0.0.1
        logLevel: the switch's log level; logDir: where NAME.log and NAME.ctl go (a temporary folder)
        opts: further `tinflow switch` flags, as a string"""

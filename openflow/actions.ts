@@ -3,7 +3,7 @@
  * for Nicira's, by subtype (nx.ts). Unknown experimenter actions keep their body raw and round-trip.
  */
 import { NX_EXPERIMENTER_ID, OFPAT, OFPBAC, OFPET } from './consts.js';
-import { type Json, jsonError, unwrap } from './json.js';
+import { jsonError, unwrap } from './json.js';
 import { NX_ACTION_MEMBERS, type NxAction, NxActionUnknownCodec } from './nx.js';
 import { type OxmTlv, OxmTlvCodec } from './oxm.js';
 import { type Codec, type CodecValue, bytesRest, constant, pad, selfLen, struct, u16, u32, u8, variant } from './struct.js';
@@ -137,7 +137,3 @@ export const ActionCodec: Codec<Action> = variant<Action>({
   extra: [NxActionUnknownCodec],
   unknown: { errType: OFPET.BAD_ACTION, code: OFPBAC.BAD_TYPE },
 });
-
-export function actionsJson(list: readonly Action[]): Json[] {
-  return list.map((a) => ActionCodec.toJson(a));
-}

@@ -140,6 +140,8 @@ export const OFPP = {
 export const OFPG = { MAX: 0xffffff00, ALL: 0xfffffffc, ANY: 0xffffffff } as const;
 export const OFPM = { MAX: 0xffff0000, SLOWPATH: 0xfffffffd, CONTROLLER: 0xfffffffe, ALL: 0xffffffff } as const;
 export const OFPTT = { MAX: 0xfe, ALL: 0xff } as const;
+/** Queue ids (ofp_queue): OFPQ_ALL selects every queue in queue stats. */
+export const OFPQ = { ALL: 0xffffffff } as const;
 export const OFPCML = { MAX: 0xffe5, NO_BUFFER: 0xffff } as const;
 export const OFPVID = { PRESENT: 0x1000, NONE: 0x0000 } as const;
 
@@ -222,23 +224,38 @@ export const OFPMMFC = {
 } as const;
 export const OFPTFFC = { BAD_TABLE: 0, BAD_METADATA: 1, BAD_TYPE: 2, BAD_LEN: 3, BAD_ARGUMENT: 4, EPERM: 5 } as const;
 
-/** Error codes by error type: the names a switch or a log line can show. */
-export const ERROR_CODES: Readonly<Record<number, Readonly<Record<string, number>>>> = {
-  [OFPET.HELLO_FAILED]: OFPHFC,
-  [OFPET.BAD_REQUEST]: OFPBRC,
-  [OFPET.BAD_ACTION]: OFPBAC,
-  [OFPET.BAD_INSTRUCTION]: OFPBIC,
-  [OFPET.BAD_MATCH]: OFPBMC,
-  [OFPET.FLOW_MOD_FAILED]: OFPFMFC,
-  [OFPET.GROUP_MOD_FAILED]: OFPGMFC,
-  [OFPET.PORT_MOD_FAILED]: OFPPMFC,
-  [OFPET.TABLE_MOD_FAILED]: OFPTMFC,
-  [OFPET.QUEUE_OP_FAILED]: OFPQOFC,
-  [OFPET.SWITCH_CONFIG_FAILED]: OFPSCFC,
-  [OFPET.ROLE_REQUEST_FAILED]: OFPRRFC,
-  [OFPET.METER_MOD_FAILED]: OFPMMFC,
-  [OFPET.TABLE_FEATURES_FAILED]: OFPTFFC,
+/**
+ * The one table of error types: for each OFPET_* value, the prefix of its codes' names in the spec and
+ * its code table. Every error name anyone shows (the codec's errors, the controller's logs, the REST
+ * API's err_type_name / err_code_name) is derived from it and from OFPET (errors.ts errorNames).
+ */
+export const ERROR_TYPES: Readonly<Record<number, { readonly codePrefix: string; readonly codes: Readonly<Record<string, number>> }>> = {
+  [OFPET.HELLO_FAILED]: { codePrefix: 'OFPHFC', codes: OFPHFC },
+  [OFPET.BAD_REQUEST]: { codePrefix: 'OFPBRC', codes: OFPBRC },
+  [OFPET.BAD_ACTION]: { codePrefix: 'OFPBAC', codes: OFPBAC },
+  [OFPET.BAD_INSTRUCTION]: { codePrefix: 'OFPBIC', codes: OFPBIC },
+  [OFPET.BAD_MATCH]: { codePrefix: 'OFPBMC', codes: OFPBMC },
+  [OFPET.FLOW_MOD_FAILED]: { codePrefix: 'OFPFMFC', codes: OFPFMFC },
+  [OFPET.GROUP_MOD_FAILED]: { codePrefix: 'OFPGMFC', codes: OFPGMFC },
+  [OFPET.PORT_MOD_FAILED]: { codePrefix: 'OFPPMFC', codes: OFPPMFC },
+  [OFPET.TABLE_MOD_FAILED]: { codePrefix: 'OFPTMFC', codes: OFPTMFC },
+  [OFPET.QUEUE_OP_FAILED]: { codePrefix: 'OFPQOFC', codes: OFPQOFC },
+  [OFPET.SWITCH_CONFIG_FAILED]: { codePrefix: 'OFPSCFC', codes: OFPSCFC },
+  [OFPET.ROLE_REQUEST_FAILED]: { codePrefix: 'OFPRRFC', codes: OFPRRFC },
+  [OFPET.METER_MOD_FAILED]: { codePrefix: 'OFPMMFC', codes: OFPMMFC },
+  [OFPET.TABLE_FEATURES_FAILED]: { codePrefix: 'OFPTFFC', codes: OFPTFFC },
 };
+
+/** Error codes by error type (derived from ERROR_TYPES). */
+export const ERROR_CODES: Readonly<Record<number, Readonly<Record<string, number>>>> = Object.fromEntries(
+  Object.entries(ERROR_TYPES).map(([t, e]) => [t, e.codes]),
+);
+
+/** The first name with this value in a name → value table (`nameOf(OFPET, 4)` is 'BAD_MATCH'). */
+export function nameOf(table: Readonly<Record<string, number>>, value: number): string | undefined {
+  for (const k in table) if (table[k] === value) return k;
+  return undefined;
+}
 
 /** Experimenter ids that this codec knows bodies for. */
 export const NX_EXPERIMENTER_ID = 0x00002320;

@@ -4,7 +4,7 @@
  * stream of messages is decoded, the index of the message. JSON input errors carry the key path instead
  * and use OFPET_BAD_REQUEST with the closest code.
  */
-import { ERROR_CODES, OFPET } from './consts.js';
+import { ERROR_TYPES, OFPET, nameOf } from './consts.js';
 
 export class OFPCodecError extends Error {
   override readonly name = 'OFPCodecError';
@@ -56,14 +56,27 @@ export class OFPCodecError extends Error {
   }
 }
 
-/** "BAD_MATCH/BAD_PREREQ" for (4, 9). */
-export function errorName(errType: number, code: number): string {
-  const typeName = Object.entries(OFPET).find(([, v]) => v === errType)?.[0] ?? `type ${errType}`;
-  const codes = ERROR_CODES[errType];
-  const codeName = codes ? Object.entries(codes).find(([, v]) => v === code)?.[0] : undefined;
-  return `${typeName}/${codeName ?? `code ${code}`}`;
+/** The spec's names of an error type and code, where they have one (from consts.ts ERROR_TYPES). */
+export interface ErrorNames {
+  /** 'BAD_MATCH' (OFPET_BAD_MATCH without its prefix). */
+  readonly type: string | undefined;
+  /** 'BAD_PREREQ' (without its prefix). */
+  readonly code: string | undefined;
+  /** The prefix of the type's code names: 'OFPBMC'. */
+  readonly codePrefix: string | undefined;
 }
 
-export function isCodecError(e: unknown): e is OFPCodecError {
-  return e instanceof OFPCodecError;
+export function errorNames(errType: number, code: number | undefined): ErrorNames {
+  const t = ERROR_TYPES[errType];
+  return {
+    type: nameOf(OFPET, errType),
+    code: t && code !== undefined ? nameOf(t.codes, code) : undefined,
+    codePrefix: t?.codePrefix,
+  };
+}
+
+/** "BAD_MATCH/BAD_PREREQ" for (4, 9). */
+export function errorName(errType: number, code: number): string {
+  const n = errorNames(errType, code);
+  return `${n.type ?? `type ${errType}`}/${n.code ?? `code ${code}`}`;
 }

@@ -6,6 +6,7 @@
  *   decodeAll(bytes) → OFPMessage[]  (concatenated messages; errors carry the message index)
  *   toRyuJson(msg) / fromRyuJson(json)
  *   new Framer({maxLength}).push(chunk) → complete message buffers, for TCP streams
+ *   flowMod({match, actions}), packetOut(...), match({...}), output(port), ... → messages with OF1.3's defaults (builders.ts)
  */
 import { OFPBRC, OFPET, OFP_DEFAULT_MAX_MESSAGE, OFP_HEADER_SIZE } from './consts.js';
 import { OFPCodecError } from './errors.js';
@@ -22,6 +23,7 @@ export type { Instruction } from './instructions.js';
 export type { Bucket, HelloElem, MeterBand, Port, QueueProp, TableFeatureProp } from './common.js';
 export { OXM_FIELDS, OXM_BY_NAME, OXM_BASIC, type OxmFieldDef, type OxmTlv, type OxmValue, type Match } from './oxm.js';
 export type { ErrorMsg, MessageOf, MessageType, OFPMessage } from './messages.js';
+export * from './builders.js';
 
 function badLen(detail: string, offset: number): OFPCodecError {
   return new OFPCodecError(OFPET.BAD_REQUEST, OFPBRC.BAD_LEN, detail, offset);

@@ -15,7 +15,7 @@ import { OFPBRC, OFPET, OFPMP, OFPT, OFP_VERSION, ONF_EXPERIMENTER_ID } from './
 import { type Instruction, InstructionCodec } from './instructions.js';
 import { b64, isObject, jsonError, toB64, uint, unwrap } from './json.js';
 import { type Match, MatchCodec, type OxmTlv, OxmTlvCodec, matchOxmLength } from './oxm.js';
-import { encodeRyuPacket } from './packet.js';
+import { encodeRyuPacket } from './ryu-packet.js';
 import {
   type Codec,
   type CodecValue,

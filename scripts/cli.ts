@@ -1,11 +1,11 @@
 /**
- * The `tinflow` command line. Subcommands: codec, switch, switchctl, controller, demo; node arrives with the
- * overlay issue. Exit status: 0 ok, 2 bad input or usage.
+ * The `tinflow` command line. Subcommands: codec, switch, switchctl, controller, node, demo. Exit status: 0 ok, 2 bad input or usage.
  */
 import { codecMain } from './codec-cli.js';
-import { controllerMain } from './controller-cli.js';
+import { controllerMain } from '../controller/cli.js';
 import { demoMain } from './demo.js';
-import { switchMain } from './switch-cli.js';
+import { nodeMain } from '../overlay/cli.js';
+import { switchMain } from '../switch/cli.js';
 import { switchctlMain } from '../switch/ctl.js';
 
 const USAGE = `usage: tinflow <command> [options]
@@ -17,6 +17,7 @@ commands:
   controller [--listen tcp:IP:PORT] [--app learning|hub|PATH] [--rest IP:PORT]
                              the OpenFlow 1.3 controller (tinflow controller --help)
   switchctl --ctl SOCKET ... status, dump-flows, dump-ports, trace IN_PORT FRAME on a running switch
+  node --config FILE         an overlay node: switch, TAP, XMPP signaling, TinCan links (tinflow node --help)
   demo                       a short tour of what tinflow can do so far
 
 Run "tinflow <command> --help" for a command's options.
@@ -35,6 +36,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return controllerMain(rest);
     case 'switchctl':
       return switchctlMain(rest);
+    case 'node':
+      return nodeMain(rest);
     case undefined:
     case '-h':
     case '--help':

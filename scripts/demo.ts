@@ -9,7 +9,10 @@ import { spawn } from 'node:child_process';
 import { learning } from '../controller/apps/learning.js';
 import { Controller } from '../controller/controller.js';
 import { type RestServer, startRest } from '../controller/rest.js';
-import { Channel, parseTarget } from '../switch/channel.js';
+import { parseEndpoint } from '../base/endpoint.js';
+import { nullLogger } from '../base/logger.js';
+import { onShutdown } from '../base/shutdown.js';
+import { Channel, TARGET_KINDS } from '../switch/channel.js';
 import { Datapath } from '../switch/datapath.js';
 import { openInterface } from '../switch/portio/index.js';
 import { Lab, inNs } from './netlab.js';
@@ -68,7 +71,7 @@ export async function demoMain(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+const quiet = nullLogger;
 
 function runPing(ns: string, addr: string): Promise<string> {
   return new Promise<string>((resolve) => {
@@ -99,8 +102,11 @@ async function switchDemo(): Promise<void> {
   const pipeClosed = (e: NodeJS.ErrnoException): void => {
     if (e.code === 'EPIPE') interrupted();
   };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+  const shutdown = onShutdown(() => {
+    lab.cleanup();
+    return 130;
+  });
+  void shutdown.done.then((code) => process.exit(code));
   process.stdout.on('error', pipeClosed);
   try {
     process.stdout.write('\n-- a switch between two namespaces, driven by the in-tree controller --\n');
@@ -113,7 +119,7 @@ async function switchDemo(): Promise<void> {
     await ctl.start();
     rest = await startRest(ctl, { host: '127.0.0.1', port: 0 });
     const entered = new Promise<void>((resolve) => ctl.once('switchEnter', () => resolve()));
-    channel = new Channel({ targets: [parseTarget(ctl.addresses()[0] ?? '')], handler: dp, log: quiet });
+    channel = new Channel({ targets: [parseEndpoint(ctl.addresses()[0] ?? '', TARGET_KINDS, 'controller address')], handler: dp, log: quiet });
     dp.attach(channel);
     await channel.start();
     await entered;
@@ -138,8 +144,7 @@ async function switchDemo(): Promise<void> {
     await rest?.close();
     await ctl.stop();
     lab.cleanup();
-    process.off('SIGINT', interrupted);
-    process.off('SIGTERM', interrupted);
+    shutdown.dispose();
     process.stdout.off('error', pipeClosed);
   }
 }

@@ -6,8 +6,10 @@ set -u
 cd "$(dirname "$0")/.."
 
 # os-ken: codec cross-checks and switch tests; OVS: ovs-ofctl and the reference switch; mininet: the Mininet
-# scenarios (mininet/run.py, under Debian's /usr/bin/python3); the rest: namespaces, traffic
-APT_PACKAGES=(python3-os-ken openvswitch-switch mininet iproute2 iputils-ping ethtool iperf3 openssl)
+# scenarios (mininet/run.py, under Debian's /usr/bin/python3); prosody, coturn, nftables: the NAT lab
+# (scripts/natlab.ts: XMPP server, STUN/TURN server, NAT routers); tcpdump: looking at lab traffic; the
+# rest: namespaces, traffic
+APT_PACKAGES=(python3-os-ken openvswitch-switch mininet iproute2 iputils-ping ethtool iperf3 openssl prosody coturn nftables tcpdump)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -59,8 +61,9 @@ npx vitest run
 if [ -f test-results/vitest.json ]; then
   read -r tp tf < <(node -e '
     const r = JSON.parse(require("fs").readFileSync("test-results/vitest.json", "utf8"));
-    // Suites that failed to load count as failures too.
-    const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+    // A file that failed with no failed test (it did not load, or a beforeAll/afterAll hook threw and
+    // vitest marked its tests skipped) counts as one failure too.
+    const broken = r.testResults.filter((f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")).length;
     console.log(r.numPassedTests, r.numFailedTests + broken);')
   passed=$((passed + tp))
   failed=$((failed + tf))

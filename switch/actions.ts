@@ -24,7 +24,9 @@
  *
  * Set-field values are parsed once per action object (a WeakMap keyed by the action's OXM TLV), so
  * applying one costs a map lookup and the byte writes. validateAction() is the flow-mod / group-mod /
- * packet-out check of an action list (OFPET_BAD_ACTION codes); applyAction itself never throws.
+ * packet-out check of an action list (OFPET_BAD_ACTION codes), checkSetFieldPrereqs() the flow-mod check
+ * of set-field prerequisites against the match and the actions before (MATCH_INCONSISTENT); applyAction
+ * itself never throws.
  *
  * The action set (spec 5.10): at most one action of each type and one set-field per field;
  * write-actions adds or replaces, clear-actions empties, and actionSetOrder() lists it in the spec's
@@ -33,20 +35,28 @@
  * (set_mpls_ttl, set_nw_ttl, then set-fields in field-number order); qos (set_queue); group; output
  * (left out when a group is present: the group takes precedence).
  *
- * May import: openflow/index.ts, switch/errors.ts, switch/key.ts, switch/packet.ts.
+ * May import: openflow/index.ts, switch/errors.ts, switch/key-extract.ts, switch/compiled-match.ts,
+ * switch/pipeline-packet.ts.
  */
 import {
   type Action,
   type ActionSetField,
+  type Instruction,
+  type Match,
   OFPBAC,
   OFPET,
+  OFPIT,
+  OFPVID,
   OFPXMC,
+  OXM_BASIC,
   OXM_BY_NAME,
+  type OxmFieldDef,
   type OxmTlv,
 } from '../openflow/index.js';
 import { OFPError } from './errors.js';
-import { ETH_TYPE, type HeaderOffsets, IPPROTO, ND, fieldValueWords } from './key.js';
-import type { Packet } from './packet.js';
+import { fieldValueWords } from './compiled-match.js';
+import { ETH_TYPE, type HeaderOffsets, IPPROTO, ND } from './key-extract.js';
+import type { Packet } from './pipeline-packet.js';
 
 export type OutputAction = Extract<Action, { readonly kind: 'OFPActionOutput' }>;
 export type GroupAction = Extract<Action, { readonly kind: 'OFPActionGroup' }>;
@@ -279,6 +289,27 @@ function setIpv6Addr(rel: number): SetFn {
   };
 }
 
+/**
+ * ip_proto: the IPv4 protocol field (header checksum kept right), or the IPv6 next-header field that names
+ * the upper-layer protocol, that of the last extension header when there are any (the field the flow key
+ * reports as ip_proto, so that the packet matches ip_proto=v afterwards). The transport bytes are left as
+ * they are: they were made for the old protocol, whose checksum (and pseudo-header) the new protocol need
+ * not share. Headers are found anew, as the protocol decides how the transport header reads.
+ */
+const setIpProto: SetFn = (pkt, h, w) => {
+  if (h.ipVersion === 0 || h.protoOff < 0) return false;
+  const b = pkt.writable();
+  if (h.ipVersion === 4) {
+    const before = sumWords(b, h.l3Off + 8, 2);
+    b[h.protoOff] = w[0] as number;
+    patchCsum(b, h.l3Off + 10, delta(before, sumWords(b, h.l3Off + 8, 2)));
+  } else {
+    b[h.protoOff] = w[0] as number;
+  }
+  pkt.layoutChanged();
+  return true;
+};
+
 const setFlabel: SetFn = (pkt, h, w) => {
   if (h.ipVersion !== 6) return false;
   const b = pkt.writable();
@@ -302,7 +333,14 @@ function setPort(proto: number, rel: number): SetFn {
   };
 }
 
-/** SCTP ports: the CRC32c is computed again, keeping any error the packet had. */
+/**
+ * SCTP ports. The CRC32c is computed over the whole SCTP packet (common header and every chunk, to the
+ * end of the IP datagram) before and after the change, and the stored value becomes stored ^ before ^
+ * after: a right CRC comes out right, a wrong one (0 included) comes out wrong by the same error, so a
+ * receiver still drops what was corrupted before the switch. OVS (lib/packets.c) and Linux's openvswitch
+ * module do the same. Not recomputed (the port alone is written): the first fragment of a datagram (the
+ * CRC covers bytes not here) and a CRC left to the device by the offload header.
+ */
 function setSctpPort(rel: number): SetFn {
   return (pkt, h, w) => {
     if (h.ipProto !== IPPROTO.SCTP || h.l4Off < 0 || h.l4Off + 4 > h.l3End) return false;
@@ -414,8 +452,8 @@ const setTunnelId: SetFn = (pkt, _h, w) => {
 
 /**
  * Set-field writers by field. Not here, so not settable: in_port, in_phy_port and metadata (the spec:
- * not header fields), ip_proto (it would change which transport header follows; OVS refuses it too) and
- * ipv6_exthdr (a pseudo-field).
+ * not header fields) and ipv6_exthdr (a pseudo-field). ip_proto is settable, as OpenFlow 1.3 allows,
+ * although OVS refuses it (see setIpProto).
  */
 const SETTERS: ReadonlyMap<string, SetFn> = new Map<string, SetFn>([
   ['eth_dst', setEthAddr(0)],
@@ -425,6 +463,7 @@ const SETTERS: ReadonlyMap<string, SetFn> = new Map<string, SetFn>([
   ['vlan_pcp', setTci(0xe000, 13, 3)],
   ['ip_dscp', setTrafficClass(0xfc, 2)],
   ['ip_ecn', setTrafficClass(0x03, 0)],
+  ['ip_proto', setIpProto],
   ['ipv4_src', setIpv4Addr(12)],
   ['ipv4_dst', setIpv4Addr(16)],
   ['tcp_src', setPort(IPPROTO.TCP, 0)],
@@ -890,4 +929,162 @@ export class ActionSet {
 /** The action set's actions in the spec's execution order (a new array). */
 export function actionSetOrder(set: ActionSet): Action[] {
   return [...set.ordered()];
+}
+
+// ---- set-field prerequisites ---------------------------------------------------------------------------------
+
+/**
+ * What a flow's packets are known to carry at one point of its actions: the value of a field that the
+ * match fixes without a mask or that an earlier action set (exact), or the bits a masked match fixes
+ * (value & mask: for vlan_vid, OFPVID_PRESENT). Only integer fields are kept; no prerequisite names
+ * another kind.
+ */
+interface KnownField {
+  readonly value: number;
+  readonly exact: boolean;
+}
+type Known = Map<string, KnownField>;
+
+/** For each field, the fields whose prerequisite (in the OXM table) it is: they lose meaning when it changes. */
+const DEPENDENTS: ReadonlyMap<string, readonly string[]> = (() => {
+  const m = new Map<string, string[]>();
+  for (const d of OXM_BASIC) {
+    if (d.prereq === undefined) continue;
+    const list = m.get(d.prereq.field);
+    if (list === undefined) m.set(d.prereq.field, [d.name]);
+    else list.push(d.name);
+  }
+  return m;
+})();
+
+/** Fields of the pipeline rather than of the frame's headers: pop_pbb leaves what is known of them. */
+const PIPELINE_FIELDS: ReadonlySet<string> = new Set(['in_port', 'in_phy_port', 'metadata', 'tunnel_id']);
+
+/**
+ * set_field vlan_vid rewrites the VID of a tag, so it needs a tag: what vlan_pcp needs (the OXM table
+ * gives vlan_vid itself no prerequisite, as a match on it is how a flow asks for a tag). OVS asks the same.
+ */
+const TAG_PREREQ: OxmFieldDef['prereq'] = OXM_BY_NAME.get('vlan_pcp')?.prereq;
+
+function forgetDependents(known: Known, field: string): void {
+  for (const d of DEPENDENTS.get(field) ?? []) {
+    known.delete(d);
+    forgetDependents(known, d);
+  }
+}
+
+/** `field` now holds something unknown; what depended on it is unknown too. */
+function forget(known: Known, field: string): void {
+  known.delete(field);
+  forgetDependents(known, field);
+}
+
+/** `field` now holds `value`; what depended on its old value is unknown. */
+function learn(known: Known, field: string, value: number, exact: boolean): void {
+  forgetDependents(known, field);
+  known.set(field, { value, exact });
+}
+
+function knownFromMatch(match: Match): Known {
+  const known: Known = new Map();
+  for (const t of match) {
+    if (typeof t.value !== 'number') continue;
+    if (t.mask === undefined) known.set(t.field, { value: t.value, exact: true });
+    else if (typeof t.mask === 'number') known.set(t.field, { value: t.value & t.mask, exact: false });
+  }
+  return known;
+}
+
+const hex = (v: number): string => `0x${v.toString(16)}`;
+
+/**
+ * What a set-field of `field` lacks in `known`, or undefined when it has all its prerequisites: the
+ * table's chain, not only the first link (tcp_dst needs ip_proto = 6, which needs an IP eth_type).
+ */
+function missingPrereq(field: string, known: Known): string | undefined {
+  let pre = field === 'vlan_vid' ? TAG_PREREQ : OXM_BY_NAME.get(field)?.prereq;
+  while (pre !== undefined) {
+    const k = known.get(pre.field);
+    if (pre.present === true) {
+      if (k === undefined || (k.value & OFPVID.PRESENT) === 0) return `${pre.field} with OFPVID_PRESENT (a VLAN tag)`;
+    } else if (pre.values !== undefined) {
+      if (k === undefined || !k.exact || !pre.values.includes(k.value)) return `${pre.field} = ${pre.values.map(hex).join(' or ')}`;
+    } else if (k === undefined) {
+      return pre.field;
+    }
+    pre = OXM_BY_NAME.get(pre.field)?.prereq;
+  }
+  return undefined;
+}
+
+/** What `a` does to the known fields of the packet it is applied to. */
+function establish(known: Known, a: Action): void {
+  switch (a.kind) {
+    case 'OFPActionSetField': {
+      const { field, value } = a.field;
+      if (typeof value !== 'number') forget(known, field);
+      else learn(known, field, field === 'vlan_vid' ? OFPVID.PRESENT | (value & 0x0fff) : value, true);
+      return;
+    }
+    case 'OFPActionPushVlan':
+      learn(known, 'vlan_vid', OFPVID.PRESENT, false); // a tag; its VID copied from the tag below or 0
+      return;
+    case 'OFPActionPopVlan':
+      forget(known, 'vlan_vid'); // a second tag may be left, or none
+      return;
+    case 'OFPActionPushMpls':
+    case 'OFPActionPopMpls':
+      learn(known, 'eth_type', a.ethertype, true);
+      return;
+    case 'OFPActionPushPbb':
+      learn(known, 'eth_type', a.ethertype, true);
+      forget(known, 'vlan_vid'); // the tags belong to the customer frame now
+      return;
+    case 'OFPActionPopPbb':
+      // the customer frame: its type and tags are not the backbone's
+      for (const f of [...known.keys()]) if (!PIPELINE_FIELDS.has(f)) known.delete(f);
+      return;
+    default:
+      return;
+  }
+}
+
+function checkPrereqsInOrder(actions: readonly Action[], known: Known, where: string): void {
+  for (const a of actions) {
+    if (a.kind === 'OFPActionSetField') {
+      const missing = missingPrereq(a.field.field, known);
+      if (missing !== undefined) {
+        badAction(OFPBAC.MATCH_INCONSISTENT, `${where}: set_field ${a.field.field} needs ${missing}, which neither the match nor an earlier action establishes`);
+      }
+    }
+    establish(known, a);
+  }
+}
+
+/**
+ * Checks that every set-field of a flow-mod has its field's prerequisites (the OXM table's), from the
+ * match or from the actions that run before it; OFPET_BAD_ACTION / OFPBAC_MATCH_INCONSISTENT otherwise,
+ * which is OpenFlow 1.3's code for "Set-Field missing prerequisite" and what OVS answers. An action that
+ * runs before: an earlier one in apply-actions (push_vlan gives set_field vlan_vid its tag, pop_mpls:0x0800
+ * makes eth_type 0x0800, set_field ip_proto=6 allows tcp_dst); for write-actions, all of apply-actions
+ * (which runs first) and the actions that come before it in the action set's execution order, as the set
+ * runs them (so write-actions(set_field vlan_vid, push_vlan) is accepted: push_vlan runs first).
+ *
+ * Not checked: what earlier tables wrote into the action set (a flow is checked against its own match,
+ * as in OVS), group buckets (a group has no match; OVS accepts them unchecked too) and packet-out (no
+ * match either; OVS checks it against the packet's own headers). A set-field whose prerequisite is
+ * absent from a packet at run time does not apply.
+ */
+export function checkSetFieldPrereqs(match: Match, instructions: readonly Instruction[]): void {
+  const known = knownFromMatch(match);
+  let written: readonly Action[] | undefined;
+  for (const ins of instructions) {
+    if (ins.kind !== 'OFPInstructionActions') continue;
+    if (ins.type === OFPIT.APPLY_ACTIONS) checkPrereqsInOrder(ins.actions, known, 'apply-actions');
+    else if (ins.type === OFPIT.WRITE_ACTIONS) written = ins.actions;
+  }
+  if (written === undefined) return;
+  const set = new ActionSet();
+  set.write(written);
+  checkPrereqsInOrder(set.ordered(), known, 'write-actions');
 }

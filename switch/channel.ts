@@ -2,19 +2,28 @@
  * The OpenFlow channel (OF1.3 §6.3, §7.3.4): the switch's connections to its controllers.
  *
  * Active `tcp:HOST:PORT` / `ssl:HOST:PORT` connections are redialled with exponential backoff (1 s
- * doubling to 8 s, as OVS); passive `ptcp:PORT[:IP]` / `pssl:PORT[:IP]` listeners accept any number of
- * controllers. Each connection: hello version negotiation (bitmaps included), echo replies, an
- * inactivity probe (an echo request after `probeInterval` of silence, disconnect after another),
- * roles (equal / master / slave with generation ids; a new master demotes the old one), the
- * asynchronous-message configuration (get/set async) and the spec's filtering of packet-in,
- * port-status and flow-removed by role and reason, barrier (requests are handled in order and
- * synchronously, so everything earlier is done when the reply goes out), and error replies carrying
- * the offending request. Every other request goes to the datapath's handler.
+ * doubling to 8 s, as OVS's rconn and its default max_backoff), each delay shortened by up to a quarter
+ * at random so that switches that lost the same controller do not redial in step. Every failure counts:
+ * refused, TLS handshake failed, closed before or during hello, a controller without OpenFlow 1.3. Only
+ * a session that reaches the main state (hello, then a features request answered) resets the backoff,
+ * so a controller that accepts TCP and then refuses us is not redialled every second. Passive
+ * `ptcp:PORT[:IP]` / `pssl:PORT[:IP]` listeners accept any number of controllers.
+ *
+ * Each connection: hello version negotiation (bitmaps included), echo replies, an inactivity probe (an
+ * echo request after `probeInterval` of silence, disconnect after another), roles (equal / master /
+ * slave with generation ids; a new master demotes the old one), the asynchronous-message configuration
+ * (get/set async) and the spec's filtering of packet-in, port-status and flow-removed by role and
+ * reason, barrier (requests are handled in order and synchronously, so everything earlier is done when
+ * the reply goes out), and error replies carrying the offending request. Every other request goes to
+ * the datapath's handler.
  */
 import { EventEmitter } from 'node:events';
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
+import type { EndpointOf } from '../base/endpoint.js';
+import type { Logger } from '../base/logger.js';
+import { Redialer } from '../base/redial.js';
+import { type TlsFiles, type TlsMaterial, loadTlsFiles } from '../base/tls.js';
 import {
   Framer,
   type OFPMessage,
@@ -30,49 +39,11 @@ import {
 } from '../openflow/index.js';
 import { OFPError } from './errors.js';
 
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** What the switch dials (tcp, ssl) or listens on (ptcp, pssl): base/endpoint.ts parses them. */
+export type Target = EndpointOf<'tcp' | 'ssl' | 'ptcp' | 'pssl'>;
 
-export interface TlsFiles {
-  readonly cert: string;
-  readonly key: string;
-  readonly ca: string;
-}
-
-export type Target =
-  | { readonly kind: 'tcp' | 'ssl'; readonly host: string; readonly port: number }
-  | { readonly kind: 'ptcp' | 'pssl'; readonly host: string; readonly port: number };
-
-/** Parses `tcp:IP:PORT`, `ssl:IP:PORT`, `ptcp:PORT[:IP]`, `pssl:PORT[:IP]`. */
-export function parseTarget(s: string): Target {
-  const bad = (why: string): never => {
-    throw new Error(`bad controller target ${JSON.stringify(s)}: ${why} (expected tcp:IP:PORT, ssl:IP:PORT, ptcp:PORT[:IP] or pssl:PORT[:IP])`);
-  };
-  const [kind, ...rest] = s.split(':');
-  const portOf = (p: string | undefined): number => {
-    const n = Number(p);
-    if (!p || !Number.isInteger(n) || n < 0 || n > 65535) bad(`port ${JSON.stringify(p ?? '')} is not 0..65535`);
-    return n;
-  };
-  if (kind === 'tcp' || kind === 'ssl') {
-    if (rest.length < 2) bad('needs a host and a port');
-    const port = portOf(rest[rest.length - 1]);
-    const host = rest.slice(0, -1).join(':').replace(/^\[|\]$/g, '');
-    if (!host) bad('empty host');
-    return { kind, host, port };
-  }
-  if (kind === 'ptcp' || kind === 'pssl') {
-    if (rest.length < 1 || rest.length > 9) bad('needs a port');
-    const port = portOf(rest[0]);
-    const host = rest.length > 1 ? rest.slice(1).join(':').replace(/^\[|\]$/g, '') : '0.0.0.0';
-    return { kind, host, port };
-  }
-  return bad(`unknown kind ${JSON.stringify(kind)}`);
-}
+/** The kinds `Target` covers, for parseEndpoint. */
+export const TARGET_KINDS = ['tcp', 'ssl', 'ptcp', 'pssl'] as const;
 
 export type AsyncKind = 'packet_in' | 'port_status' | 'flow_removed';
 
@@ -92,10 +63,16 @@ export interface ChannelOptions {
   readonly targets: readonly Target[];
   readonly handler: ChannelHandler;
   readonly log: Logger;
-  readonly tls?: TlsFiles;
+  /** For ssl: and pssl: targets; all three files (the controller's certificate is always verified). */
+  readonly tls?: TlsFiles & { readonly ca: string };
   /** Seconds of silence before an echo request; as long again before giving up. Default 5. */
   readonly probeInterval?: number;
+  /** Seconds before the first redial after a failure; doubles with each failure after it. Default 1. */
+  readonly minBackoff?: number;
+  /** Seconds the redial delay grows to at most. Default 8 (OVS's max_backoff). */
   readonly maxBackoff?: number;
+  /** A random number in [0, 1) for the backoff's jitter (default Math.random; tests may fix it). */
+  readonly random?: () => number;
 }
 
 /** Messages a slave may not send (OF1.3 §6.3.5). */
@@ -103,7 +80,10 @@ const SLAVE_FORBIDDEN: ReadonlySet<string> = new Set([
   'OFPFlowMod', 'OFPGroupMod', 'OFPPortMod', 'OFPTableMod', 'OFPMeterMod', 'OFPPacketOut',
 ]);
 
-/** Default async masks per spec §7.3.10: [master/equal, slave]. */
+/**
+ * Default async masks per spec §A.3.7 and §7.3.10: [master/equal, slave]. Packet-in: NO_MATCH and ACTION
+ * only; INVALID_TTL (bit 2) is off until a controller sets it with SET_ASYNC (OVS's default too).
+ */
 const DEFAULT_ASYNC = {
   packet_in: [0x3, 0x0] as [number, number],
   port_status: [0x7, 0x7] as [number, number],
@@ -122,11 +102,15 @@ class Connection implements ControllerConnection {
   private timer: NodeJS.Timeout | undefined;
   private xid = 0x10000000;
   closed = false;
+  /** Whether the session reached the main state: hello done and a features request answered. */
+  main = false;
 
   constructor(
     readonly id: string,
     private readonly sock: Socket,
     private readonly channel: Channel,
+    /** The active target this connection was dialled for (undefined for accepted connections). */
+    readonly target?: Target,
   ) {
     sock.setNoDelay(true);
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -268,11 +252,17 @@ class Connection implements ControllerConnection {
       case 'OFPSetAsync':
         this.async = { packet_in: [...msg.packet_in_mask], port_status: [...msg.port_status_mask], flow_removed: [...msg.flow_removed_mask] };
         return [];
-      default:
+      default: {
         if (this.role === OFPCR_ROLE.SLAVE && SLAVE_FORBIDDEN.has(msg.type)) {
           throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.IS_SLAVE, `${msg.type} from a slave controller`);
         }
-        return this.channel.handler.handle(msg, this);
+        const replies = this.channel.handler.handle(msg, this);
+        if (msg.type === 'OFPFeaturesRequest' && !this.main) {
+          this.main = true;
+          this.channel.reachedMain(this);
+        }
+        return replies;
+      }
     }
   }
 
@@ -305,24 +295,42 @@ export class Channel extends EventEmitter {
   readonly probeMs: number;
   private readonly conns = new Set<Connection>();
   private readonly servers: Server[] = [];
-  private readonly redial = new Map<Target, NodeJS.Timeout>();
-  private readonly backoff = new Map<Target, number>();
+  /** One per active target: the backoff rule is base/redial.ts's. */
+  private readonly redialers = new Map<Target, Redialer>();
   private generation: bigint | undefined;
   private stopped = false;
   private seq = 0;
+
+  private tlsMaterial: TlsMaterial | undefined;
 
   constructor(private readonly opts: ChannelOptions) {
     super();
     this.handler = opts.handler;
     this.log = opts.log;
     this.probeMs = (opts.probeInterval ?? 5) * 1000;
+    for (const t of opts.targets) {
+      if (t.kind !== 'tcp' && t.kind !== 'ssl') continue;
+      this.redialers.set(
+        t,
+        new Redialer({
+          dial: () => this.dial(t),
+          ...(opts.minBackoff !== undefined ? { minMs: opts.minBackoff * 1000 } : {}),
+          ...(opts.maxBackoff !== undefined ? { maxMs: opts.maxBackoff * 1000 } : {}),
+          ...(opts.random ? { random: opts.random } : {}),
+        }),
+      );
+    }
   }
 
-  /** Starts listeners and dials active targets; resolves once listeners are bound. */
+  /** Reads the TLS files (if any target needs them), starts listeners and dials active targets; resolves once listeners are bound. */
   async start(): Promise<void> {
+    if (this.opts.targets.some((t) => t.kind === 'ssl' || t.kind === 'pssl')) {
+      if (!this.opts.tls) throw new Error('ssl: and pssl: targets need --cert, --key and --ca');
+      this.tlsMaterial = loadTlsFiles(this.opts.tls);
+    }
     for (const t of this.opts.targets) {
       if (t.kind === 'ptcp' || t.kind === 'pssl') await this.listen(t);
-      else this.dial(t);
+      else this.redialers.get(t)?.start();
     }
   }
 
@@ -334,10 +342,9 @@ export class Channel extends EventEmitter {
     });
   }
 
-  private tlsOptions(): { cert: Buffer; key: Buffer; ca: Buffer } {
-    const f = this.opts.tls;
-    if (!f) throw new Error('ssl: and pssl: targets need --cert, --key and --ca');
-    return { cert: readFileSync(f.cert), key: readFileSync(f.key), ca: readFileSync(f.ca) };
+  private tlsOptions(): TlsMaterial {
+    if (!this.tlsMaterial) throw new Error('ssl: and pssl: targets need --cert, --key and --ca');
+    return this.tlsMaterial;
   }
 
   private listen(t: Target): Promise<void> {
@@ -372,26 +379,25 @@ export class Channel extends EventEmitter {
     sock.once('error', onFail);
     sock.once(t.kind === 'ssl' ? 'secureConnect' : 'connect', () => {
       sock.off('error', onFail);
-      this.backoff.delete(t);
-      const conn = this.adopt(sock, label);
+      // A connected socket is not yet a session: the backoff is reset only in reachedMain().
+      this.adopt(sock, label, t);
       sock.once('close', () => this.scheduleRedial(t));
-      void conn;
     });
   }
 
   private scheduleRedial(t: Target): void {
-    if (this.stopped || this.redial.has(t)) return;
-    const delay = Math.min(this.backoff.get(t) ?? 1000, (this.opts.maxBackoff ?? 8) * 1000);
-    this.backoff.set(t, delay * 2);
-    const timer = setTimeout(() => {
-      this.redial.delete(t);
-      this.dial(t);
-    }, delay);
-    this.redial.set(t, timer);
+    if (this.stopped) return;
+    const delay = this.redialers.get(t)?.failed();
+    if (delay !== undefined) this.log.debug({ target: `${t.kind}:${t.host}:${t.port}`, delayMs: delay }, 'redialling the controller later');
   }
 
-  private adopt(sock: Socket, label: string): Connection {
-    const conn = new Connection(`${label}#${++this.seq}`, sock, this);
+  /** A dialled connection reached the main state: the next failure starts the backoff over. */
+  reachedMain(conn: Connection): void {
+    if (conn.target !== undefined) this.redialers.get(conn.target)?.succeeded();
+  }
+
+  private adopt(sock: Socket, label: string, target?: Target): Connection {
+    const conn = new Connection(`${label}#${++this.seq}`, sock, this, target);
     this.conns.add(conn);
     return conn;
   }
@@ -430,6 +436,12 @@ export class Channel extends EventEmitter {
     return { type: 'OFPRoleReply', xid, role: conn.role, generation_id: this.generation ?? 0n };
   }
 
+  /** Whether any connection's role and async config want an asynchronous message of this kind and reason. */
+  wants(kind: AsyncKind, reason: number): boolean {
+    for (const c of this.conns) if (c.wants(kind, reason)) return true;
+    return false;
+  }
+
   /** Sends an asynchronous message to every connection whose role and async config want it. */
   sendAsync(msg: OFPMessage, kind: AsyncKind, reason: number): number {
     let n = 0;
@@ -444,8 +456,7 @@ export class Channel extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.redial.values()) clearTimeout(t);
-    this.redial.clear();
+    for (const r of this.redialers.values()) r.stop();
     for (const c of this.conns) c.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }

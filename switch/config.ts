@@ -2,8 +2,9 @@
  * `tinflow switch` configuration: parsed from the command line into one frozen object, with defaults in
  * one place and errors that name the flag and what was wrong.
  */
-import { parseArgs } from 'node:util';
-import { type Target, parseTarget } from './channel.js';
+import { ConfigError, endpointFlag, enumFlag, intFlag, parseFlags } from '../base/cli.js';
+import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
+import { TARGET_KINDS, type Target } from './channel.js';
 
 export interface PortSpec {
   readonly kind: 'interface' | 'tap';
@@ -20,17 +21,15 @@ export interface SwitchConfig {
   readonly failMode: 'secure' | 'standalone';
   readonly tables: number;
   readonly ctl: string | undefined;
-  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  readonly logLevel: LogLevel;
   readonly offload: boolean;
   /** With offload: merge TCP segments received on interfaces into GSO super-frames (portio/src/gro.c). Off by default. */
   readonly gro: boolean;
   readonly localPort: boolean;
+  /** Bring the LOCAL port's TAP up at start (off by default: it stays down, as OVS leaves its bridge interface). */
+  readonly localUp: boolean;
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
   readonly probeInterval: number;
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
 }
 
 const DEFAULTS = {
@@ -43,7 +42,8 @@ const DEFAULTS = {
 export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --controller tcp:IP:PORT [--controller ...]
                       [--listen ptcp:PORT[:IP]] [--port N=IFNAME ...] [--tap TAPNAME[=N] ...]
                       [--fail-mode secure|standalone] [--tables N] [--ctl SOCKET] [--log-level LEVEL]
-                      [--offload [--gro]] [--no-local] [--cert FILE --key FILE --ca FILE] [--probe-interval S]
+                      [--offload [--gro]] [--no-local | --local-up] [--cert FILE --key FILE --ca FILE]
+                      [--probe-interval S]
 
   --name NAME          the bridge name; also the LOCAL port's TAP (unless --no-local)
   --dpid HEX           datapath id (default: derived from the name)
@@ -57,16 +57,14 @@ export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --co
   --gro                with --offload, merge TCP segments that arrive one by one on interfaces into GSO
                        super-frames (receive coalescing). Only where every reader of the switch's
                        interfaces takes super-frames (hosts, tinflow switches; not OVS userspace)
+  --no-local           no LOCAL port
+  --local-up           bring the LOCAL port's TAP up at start. Without it the TAP stays down, and the
+                       LOCAL port is reported PORT_DOWN / LINK_DOWN, as Open vSwitch reports its bridge
+                       interface, until someone runs "ip link set NAME up" (or a controller's port-mod)
 `;
 
-function num(flag: string, v: string, min: number, max: number): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n < min || n > max) throw new ConfigError(`${flag}: expected a whole number ${min}..${max}, got ${JSON.stringify(v)}`);
-  return n;
-}
-
 function ifname(flag: string, v: string): string {
-  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(v)) throw new ConfigError(`${flag}: ${JSON.stringify(v)} is not an interface name (1..15 characters)`);
+  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(v)) throw new ConfigError(flag, `${JSON.stringify(v)} is not an interface name (1..15 characters)`);
   return v;
 }
 
@@ -78,42 +76,33 @@ function dpidFromName(name: string): bigint {
 }
 
 export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        name: { type: 'string' },
-        dpid: { type: 'string' },
-        controller: { type: 'string', multiple: true },
-        listen: { type: 'string', multiple: true },
-        port: { type: 'string', multiple: true },
-        tap: { type: 'string', multiple: true },
-        'fail-mode': { type: 'string' },
-        tables: { type: 'string' },
-        ctl: { type: 'string' },
-        'log-level': { type: 'string' },
-        offload: { type: 'boolean' },
-        gro: { type: 'boolean' },
-        'no-local': { type: 'boolean' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        ca: { type: 'string' },
-        'probe-interval': { type: 'string' },
-      },
-    }));
-  } catch (e) {
-    throw new ConfigError((e as Error).message);
-  }
+  const values = parseFlags(argv, {
+    name: { type: 'string' },
+    dpid: { type: 'string' },
+    controller: { type: 'string', multiple: true },
+    listen: { type: 'string', multiple: true },
+    port: { type: 'string', multiple: true },
+    tap: { type: 'string', multiple: true },
+    'fail-mode': { type: 'string' },
+    tables: { type: 'string' },
+    ctl: { type: 'string' },
+    'log-level': { type: 'string' },
+    offload: { type: 'boolean' },
+    gro: { type: 'boolean' },
+    'no-local': { type: 'boolean' },
+    'local-up': { type: 'boolean' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    ca: { type: 'string' },
+    'probe-interval': { type: 'string' },
+  });
   const name = values.name;
-  if (!name) throw new ConfigError('--name: required (the bridge name)');
+  if (!name) throw new ConfigError('--name', 'required (the bridge name)');
   ifname('--name', name);
   let dpid = dpidFromName(name);
   if (values.dpid !== undefined) {
     const d = values.dpid.replace(/^0x/i, '').replace(/:/g, '');
-    if (!/^[0-9a-fA-F]{1,16}$/.test(d)) throw new ConfigError(`--dpid: expected up to 16 hex digits, got ${JSON.stringify(values.dpid)}`);
+    if (!/^[0-9a-fA-F]{1,16}$/.test(d)) throw new ConfigError('--dpid', `expected up to 16 hex digits, got ${JSON.stringify(values.dpid)}`);
     dpid = BigInt('0x' + d);
   }
   const controllers: Target[] = [];
@@ -122,13 +111,8 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
     ['--listen', values.listen ?? [], ['ptcp', 'pssl']],
   ] as const) {
     for (const s of list) {
-      let t: Target;
-      try {
-        t = parseTarget(s);
-      } catch (e) {
-        throw new ConfigError(`${flag}: ${(e as Error).message}`);
-      }
-      if (!(kinds as readonly string[]).includes(t.kind)) throw new ConfigError(`${flag}: expected ${kinds.join(' or ')}, got ${JSON.stringify(s)}`);
+      const t = endpointFlag(flag, s, TARGET_KINDS, { what: 'controller target', prefix: true });
+      if (!(kinds as readonly string[]).includes(t.kind)) throw new ConfigError(flag, `expected ${kinds.join(' or ')}, got ${JSON.stringify(s)}`);
       controllers.push(t);
     }
   }
@@ -136,31 +120,28 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
   const numbers = new Set<number>();
   const names = new Set<string>();
   const addPort = (flag: string, kind: PortSpec['kind'], ifn: string, n: number | undefined) => {
-    if (names.has(ifn)) throw new ConfigError(`${flag}: ${ifn} is given twice`);
-    if (n !== undefined && numbers.has(n)) throw new ConfigError(`${flag}: port number ${n} is given twice`);
+    if (names.has(ifn)) throw new ConfigError(flag, `${ifn} is given twice`);
+    if (n !== undefined && numbers.has(n)) throw new ConfigError(flag, `port number ${n} is given twice`);
     names.add(ifn);
     if (n !== undefined) numbers.add(n);
     ports.push({ kind, ifname: ifn, number: n });
   };
   for (const p of values.port ?? []) {
     const m = /^(?:(\d+)=)?(.+)$/.exec(p);
-    addPort('--port', 'interface', ifname('--port', m?.[2] ?? ''), m?.[1] !== undefined ? num('--port', m[1], 1, 0xfeff) : undefined);
+    addPort('--port', 'interface', ifname('--port', m?.[2] ?? ''), m?.[1] !== undefined ? intFlag('--port', m[1], 1, 0xfeff) : undefined);
   }
   for (const p of values.tap ?? []) {
     const [tn, n] = p.split('=');
-    addPort('--tap', 'tap', ifname('--tap', tn ?? ''), n !== undefined ? num('--tap', n, 1, 0xfeff) : undefined);
+    addPort('--tap', 'tap', ifname('--tap', tn ?? ''), n !== undefined ? intFlag('--tap', n, 1, 0xfeff) : undefined);
   }
-  const failMode = values['fail-mode'] ?? DEFAULTS.failMode;
-  if (failMode !== 'secure' && failMode !== 'standalone') throw new ConfigError(`--fail-mode: expected secure or standalone, got ${JSON.stringify(failMode)}`);
-  const logLevel = values['log-level'] ?? DEFAULTS.logLevel;
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
-    throw new ConfigError(`--log-level: expected trace, debug, info, warn, error or silent, got ${JSON.stringify(logLevel)}`);
-  }
-  if (values.gro === true && values.offload !== true) throw new ConfigError('--gro: needs --offload (super-frames travel with virtio-net headers)');
+  const failMode = enumFlag('--fail-mode', values['fail-mode'] ?? DEFAULTS.failMode, ['secure', 'standalone']);
+  const logLevel = enumFlag('--log-level', values['log-level'] ?? DEFAULTS.logLevel, LOG_LEVELS);
+  if (values.gro === true && values.offload !== true) throw new ConfigError('--gro', 'needs --offload (super-frames travel with virtio-net headers)');
+  if (values['local-up'] === true && values['no-local'] === true) throw new ConfigError('--local-up', 'there is no LOCAL port with --no-local');
   const tlsGiven = [values.cert, values.key, values.ca].filter((x) => x !== undefined).length;
-  if (tlsGiven !== 0 && tlsGiven !== 3) throw new ConfigError('--cert, --key and --ca go together');
+  if (tlsGiven !== 0 && tlsGiven !== 3) throw new ConfigError('--cert', '--cert, --key and --ca go together', '--cert, --key and --ca go together');
   if (tlsGiven === 0 && controllers.some((c) => c.kind === 'ssl' || c.kind === 'pssl')) {
-    throw new ConfigError('ssl: and pssl: need --cert, --key and --ca');
+    throw new ConfigError('--cert', 'ssl: and pssl: need --cert, --key and --ca', 'ssl: and pssl: need --cert, --key and --ca');
   }
   const cfg: SwitchConfig = {
     name,
@@ -168,14 +149,15 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
     controllers,
     ports,
     failMode,
-    tables: values.tables !== undefined ? num('--tables', values.tables, 1, 254) : DEFAULTS.tables,
+    tables: values.tables !== undefined ? intFlag('--tables', values.tables, 1, 254) : DEFAULTS.tables,
     ctl: values.ctl,
-    logLevel: logLevel as SwitchConfig['logLevel'],
+    logLevel,
     offload: values.offload === true,
     gro: values.gro === true,
     localPort: values['no-local'] !== true,
+    localUp: values['local-up'] === true,
     tls: tlsGiven === 3 ? { cert: values.cert as string, key: values.key as string, ca: values.ca as string } : undefined,
-    probeInterval: values['probe-interval'] !== undefined ? num('--probe-interval', values['probe-interval'], 1, 3600) : DEFAULTS.probeInterval,
+    probeInterval: values['probe-interval'] !== undefined ? intFlag('--probe-interval', values['probe-interval'], 1, 3600) : DEFAULTS.probeInterval,
   };
   return Object.freeze(cfg);
 }

@@ -13,7 +13,9 @@
 import { createConnection, createServer, type Server } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { ADDR_BYTES, parseAddrInto } from '../base/addr.js';
 import type { Datapath } from './datapath.js';
+import { ETH_TYPE, IPPROTO } from './key-extract.js';
 
 /** What `status` reports of the OpenFlow channel (the Channel implements it). */
 export interface ChannelStatus {
@@ -65,15 +67,13 @@ function run(dp: Datapath, channel: ChannelStatus | undefined, cmd: string, args
   }
 }
 
-const mac = (s: string, what: string): Buffer => {
-  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(s)) throw new Error(`${what}: ${JSON.stringify(s)} is not a MAC address`);
-  return Buffer.from(s.replace(/:/g, ''), 'hex');
+const addr = (kind: 'mac' | 'ipv4', s: string, what: string): Buffer => {
+  const b = Buffer.alloc(ADDR_BYTES[kind]);
+  if (!parseAddrInto(kind, s, b, 0)) throw new Error(`${what}: ${JSON.stringify(s)} is not ${kind === 'mac' ? 'a MAC' : 'an IPv4'} address`);
+  return b;
 };
-const ip4 = (s: string, what: string): Buffer => {
-  const p = s.split('.').map(Number);
-  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new Error(`${what}: ${JSON.stringify(s)} is not an IPv4 address`);
-  return Buffer.from(p);
-};
+const mac = (s: string, what: string): Buffer => addr('mac', s, what);
+const ip4 = (s: string, what: string): Buffer => addr('ipv4', s, what);
 const int = (s: string, what: string, max: number): number => {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`${what}: ${JSON.stringify(s)} is not a number 0..${max}`);
@@ -102,17 +102,17 @@ export function buildFrame(desc: string): Buffer {
     const vid = int(g('vlan_vid', '0'), 'vlan_vid', 0x1fff) & 0xfff;
     const pcp = int(g('vlan_pcp', '0'), 'vlan_pcp', 7);
     const tag = Buffer.alloc(4);
-    tag.writeUInt16BE(0x8100, 0);
+    tag.writeUInt16BE(ETH_TYPE.VLAN, 0);
     tag.writeUInt16BE((pcp << 13) | vid, 2);
     parts.push(tag);
   }
   const type = Buffer.alloc(2);
   type.writeUInt16BE(ethType, 0);
   parts.push(type);
-  if (ethType === 0x0806) {
+  if (ethType === ETH_TYPE.ARP) {
     const arp = Buffer.alloc(28);
     arp.writeUInt16BE(1, 0);
-    arp.writeUInt16BE(0x0800, 2);
+    arp.writeUInt16BE(ETH_TYPE.IPV4, 2);
     arp[4] = 6;
     arp[5] = 4;
     arp.writeUInt16BE(int(g('arp_op', '1'), 'arp_op', 0xffff), 6);
@@ -121,16 +121,16 @@ export function buildFrame(desc: string): Buffer {
     mac(g('arp_tha', '00:00:00:00:00:00'), 'arp_tha').copy(arp, 18);
     ip4(g('arp_tpa', '10.0.0.2'), 'arp_tpa').copy(arp, 24);
     parts.push(arp);
-  } else if (ethType === 0x0800) {
+  } else if (ethType === ETH_TYPE.IPV4) {
     const proto = int(g('ip_proto', '17'), 'ip_proto', 255);
-    const l4 = Buffer.alloc(proto === 6 ? 20 : 8);
-    if (proto === 6 || proto === 17) {
-      const p = proto === 6 ? 'tcp' : 'udp';
+    const l4 = Buffer.alloc(proto === IPPROTO.TCP ? 20 : 8);
+    if (proto === IPPROTO.TCP || proto === IPPROTO.UDP) {
+      const p = proto === IPPROTO.TCP ? 'tcp' : 'udp';
       l4.writeUInt16BE(int(g(`${p}_src`, '1024'), `${p}_src`, 0xffff), 0);
       l4.writeUInt16BE(int(g(`${p}_dst`, '80'), `${p}_dst`, 0xffff), 2);
-      if (proto === 6) l4[12] = 0x50;
+      if (proto === IPPROTO.TCP) l4[12] = 0x50;
       else l4.writeUInt16BE(8, 4);
-    } else if (proto === 1) {
+    } else if (proto === IPPROTO.ICMP) {
       l4[0] = int(g('icmpv4_type', '8'), 'icmpv4_type', 255);
       l4[1] = int(g('icmpv4_code', '0'), 'icmpv4_code', 255);
     }

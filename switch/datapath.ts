@@ -4,59 +4,55 @@
  * per port and sent once per batch (the frame's bytes are shared, copied only if a later action
  * changes them). Port additions, removals and link changes become port-status messages; expired flows
  * with SEND_FLOW_REM become flow-removed.
+ *
+ * This file is forwarding (receive, output, packet-in, sending batches) and the dispatch of controller
+ * messages to what they change; the parts it ties together live beside it: datapath-ports.ts (a port's
+ * record, ofp_port and port-mod rules), flow-expiry.ts (the timeout timer), flow-mod-check.ts
+ * (validation of instructions and actions), multipart.ts (every multipart reply), ctl-text.ts (what
+ * switchctl prints).
  */
 import {
-  type Action,
   type Instruction,
   type MessageOf,
   type OFPMessage,
-  OFPBAC,
-  OFPBIC,
   OFPBRC,
   OFPC,
   OFPCML,
+  OFPC_FRAG,
   OFPET,
   OFPFC,
   OFPFF,
   OFPFMFC,
-  OFPIT,
-  OFPM,
-  OFPMMFC,
-  OFPMPF,
   OFPP,
   OFPPC,
-  OFPPF,
-  OFPPMFC,
   OFPPR,
-  OFPPS,
   OFPQOFC,
   OFPRR,
-  OFPTFFC,
+  OFPSCFC,
   OFPTMFC,
   OFPTT,
   OFP_NO_BUFFER,
-  OXM_BASIC,
-  encodedLength,
 } from '../openflow/index.js';
-import { SETTABLE_FIELDS, validateAction } from './actions.js';
+import type { Logger } from '../base/logger.js';
+import { checkSetFieldPrereqs } from './actions.js';
 import { PacketBuffers } from './buffers.js';
-import type { AsyncKind, ChannelHandler, ControllerConnection, Logger } from './channel.js';
+import type { AsyncKind, ChannelHandler, ControllerConnection } from './channel.js';
+import { compileMatch } from './compiled-match.js';
+import { flowLines, portLines, traceFrame } from './ctl-text.js';
+import { type PortRec, applyPortMod, newPortRec, portDesc, portIsLive, syncConfig } from './datapath-ports.js';
 import { OFPError } from './errors.js';
-import {
-  type FlowEntry,
-  type FlowFilter,
-  FlowTable,
-  aggregateStats,
-  flowRemoved,
-  flowStats,
-  usesGroup,
-} from './flow-table.js';
+import { FlowExpiry } from './flow-expiry.js';
+import { flowRemoved } from './flow-messages.js';
+import { type CheckTarget, checkActions, checkInstructions } from './flow-mod-check.js';
+import { type FlowEntry, type FlowFilter, FlowTable, usesGroup } from './flow-table.js';
 import { GroupTable } from './group-table.js';
-import { KEY_WORDS, compileMatch } from './key.js';
+import { KEY_WORDS } from './key.js';
 import { MeterTable } from './meter-table.js';
-import { Packet } from './packet.js';
-import { type Emitter, Pipeline, type TraceRecorder } from './pipeline.js';
-import type { FrameBatch, FramePort } from './port.js';
+import { multipartReply } from './multipart.js';
+import { OffloadError, type SegmentFn, VNET, ZERO_VNET_HDR, createSegmenter, isPlainHeader } from './offload.js';
+import { Packet } from './pipeline-packet.js';
+import { type Emitter, Pipeline } from './pipeline.js';
+import { type FrameBatch, type FramePort, type LinkState, checkPortName } from './port.js';
 import { MacLearning } from './standalone.js';
 
 export interface DatapathOptions {
@@ -67,32 +63,33 @@ export interface DatapathOptions {
   readonly log: Logger;
   readonly maxFlows?: number;
   readonly now?: () => number;
+  /**
+   * Completes checksums and cuts super-frames for ports without offload (switch/offload.ts). Default: the
+   * port I/O addon's when it is loaded, else offload.ts's Segmenter, made when first needed.
+   */
+  readonly segmenter?: SegmentFn;
 }
 
 /** Where asynchronous messages go (the channel). */
 export interface AsyncSink {
   sendAsync(msg: OFPMessage, kind: AsyncKind, reason: number): number;
   readonly connected: number;
+  /**
+   * Whether any controller would take a message of this kind and reason (its role and async config). When
+   * present, packet-ins nobody wants are not built at all, so they take no packet buffer.
+   */
+  wants?(kind: AsyncKind, reason: number): boolean;
 }
 
-type PortDesc = MessageOf<'OFPPortDescStatsReply'>['body'][number];
-
-interface PortRec {
-  readonly no: number;
-  readonly port: FramePort;
-  config: number;
-  readonly since: number;
-  readonly queue: { frames: Buffer[]; hdrs: Buffer[]; offload: boolean };
-}
-
-const ZERO_HDR = Buffer.alloc(10);
-const MAX_REPLY = 0xff00;
-const SPEED_KBPS = 10_000_000; // reported as 10 Gbit/s, as OVS does for veth and TAP devices
-const FEATURES = OFPPF['10GB_FD'] | OFPPF.COPPER;
-
-function badPort(detail: string): OFPError {
-  return new OFPError(OFPET.BAD_ACTION, OFPBAC.BAD_OUT_PORT, detail);
-}
+/** A flow table's capacity when the options do not give one. */
+const DEFAULT_MAX_FLOWS = 1_000_000;
+/**
+ * Bit 2 of ofp_switch_config.flags: OF1.2's OFPC_INVALID_TTL_TO_CONTROLLER, which OF1.3 removed (async
+ * config decides, see pipeline.ts). Still accepted and reported back, but it changes nothing.
+ */
+const OF12_INVALID_TTL_TO_CONTROLLER = 1 << 2;
+/** Every ofp_flow_mod_flags bit OF1.3 defines; a flow-mod with another is refused (OFPFMFC_BAD_FLAGS). */
+const OFPFF_ALL = OFPFF.SEND_FLOW_REM | OFPFF.CHECK_OVERLAP | OFPFF.RESET_COUNTS | OFPFF.NO_PKT_COUNTS | OFPFF.NO_BYT_COUNTS;
 
 export class Datapath implements ChannelHandler, Emitter {
   readonly tables: FlowTable[];
@@ -102,43 +99,52 @@ export class Datapath implements ChannelHandler, Emitter {
   readonly buffers = new PacketBuffers();
   private readonly ports = new Map<number, PortRec>();
   private readonly pending = new Set<PortRec>();
+  /** Made when a port without offload first needs a frame made plain. */
+  private segmenter: SegmentFn | undefined;
+  /** Plain frames for one send (reused). */
+  private readonly plainScratch: Buffer[] = [];
+  /** Headers for one send (reused, grown as needed). */
+  private hdrScratch = Buffer.allocUnsafe(64 * VNET.SIZE);
   private readonly learning = new MacLearning();
   private readonly pkt = new Packet(Buffer.alloc(0), 0);
   private readonly now: () => number;
+  private readonly maxFlows: number;
   private readonly started: number;
   private flags = 0;
   private missSendLen = 128;
   private sink: AsyncSink | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly pipelineState: { tables: FlowTable[]; groups: GroupTable; meters: MeterTable; invalidTtlToController: boolean; missSendLen: number };
+  private readonly expiry: FlowExpiry;
+  /** What flow-mods and packet-outs are checked against (flow-mod-check.ts). */
+  private readonly checkTarget: CheckTarget;
+  private readonly pipelineState: { tables: FlowTable[]; groups: GroupTable; meters: MeterTable; missSendLen: number };
 
   constructor(readonly opts: DatapathOptions) {
     this.now = opts.now ?? (() => performance.now());
     this.started = this.now();
-    const maxFlows = opts.maxFlows ?? 1_000_000;
-    this.tables = Array.from({ length: opts.tables }, (_, i) => new FlowTable({ tableId: i, words: KEY_WORDS, maxEntries: maxFlows }));
+    this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
+    this.tables = Array.from({ length: opts.tables }, (_, i) => new FlowTable({ tableId: i, words: KEY_WORDS, maxEntries: this.maxFlows }));
     this.groups = new GroupTable({
       maxGroups: 65536,
       isPortValid: (p) => this.ports.has(p) || p === OFPP.IN_PORT || p === OFPP.ALL || p === OFPP.FLOOD || p === OFPP.CONTROLLER || p === OFPP.LOCAL,
       isPortLive: (p) => this.isLive(p),
-      checkActions: (actions) => this.checkActions(actions, false),
+      checkActions: (actions) => checkActions(this.checkTarget, actions, false),
       clock: this.now,
     });
     this.meters = new MeterTable({ maxMeters: 65536, maxBands: 16, clock: this.now });
-    this.pipelineState = { tables: this.tables, groups: this.groups, meters: this.meters, invalidTtlToController: false, missSendLen: 128 };
+    this.pipelineState = { tables: this.tables, groups: this.groups, meters: this.meters, missSendLen: 128 };
     this.pipeline = new Pipeline(this.pipelineState, this.now);
+    this.checkTarget = { nTables: this.tables.length, groups: this.groups, meters: this.meters };
+    this.expiry = new FlowExpiry(this.tables, this.now, (entry, reason, now) => this.removed(entry, reason, now));
   }
 
-  /** Connects the channel (for packet-in, port status, flow removed) and starts the expiry timer. */
+  /** Connects the channel (for packet-in, port status, flow removed). */
   attach(sink: AsyncSink): void {
     this.sink = sink;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = setInterval(() => this.expire(), 1000);
-    this.timer.unref();
+    this.expiry.schedule();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.expiry.stop();
     for (const r of this.ports.values()) r.port.close();
     this.ports.clear();
   }
@@ -147,19 +153,23 @@ export class Datapath implements ChannelHandler, Emitter {
 
   private isLive(p: number): boolean {
     const r = this.ports.get(p);
-    if (!r) return false;
-    const s = r.port.linkState();
-    return s.up && s.carrier && (r.config & OFPPC.PORT_DOWN) === 0;
+    return r !== undefined && portIsLive(r);
   }
 
   /** Adds a port as number `no` (or the lowest free one); returns the number. */
   addPort(port: FramePort, no?: number): number {
+    checkPortName(port.name); // OpenFlow's port name field would cut a longer one
     let n = no;
     if (n === undefined) for (n = 1; this.ports.has(n); n++);
     if (this.ports.has(n)) throw new Error(`port number ${n} is taken`);
-    const rec: PortRec = { no: n, port, config: 0, since: this.now(), queue: { frames: [], hdrs: [], offload: false } };
+    const rec = newPortRec(n, port, this.now());
+    syncConfig(rec);
     this.ports.set(n, rec);
-    port.on('link', () => this.portStatus(rec, OFPPR.MODIFY));
+    port.on('link', (link: LinkState) => {
+      rec.link = { up: link.up, carrier: link.carrier };
+      syncConfig(rec);
+      this.portStatus(rec, OFPPR.MODIFY);
+    });
     port.on('gone', (reason: string) => {
       this.opts.log.warn({ port: n, name: port.name, reason }, 'port gone');
       this.removePort(n);
@@ -184,19 +194,15 @@ export class Datapath implements ChannelHandler, Emitter {
     return [...this.ports.keys()];
   }
 
-  private desc(r: PortRec): PortDesc {
-    const link = r.port.linkState();
-    let state = 0;
-    if (!link.carrier || !link.up) state |= OFPPS.LINK_DOWN;
-    else if ((r.config & OFPPC.PORT_DOWN) === 0) state |= OFPPS.LIVE;
-    return {
-      port_no: r.no, hw_addr: r.port.hwAddr, name: r.port.name, config: r.config, state, curr: FEATURES, advertised: 0,
-      supported: 0, peer: 0, curr_speed: SPEED_KBPS, max_speed: 0,
-    };
-  }
-
+  /**
+   * Sends a port-status. A MODIFY goes out only when config or state differ from the last one sent: a
+   * device's link events, a port-mod and its effect on the device may each see the same change.
+   */
   private portStatus(r: PortRec, reason: number): void {
-    this.sink?.sendAsync({ type: 'OFPPortStatus', xid: 0, reason, desc: this.desc(r) }, 'port_status', reason);
+    const desc = portDesc(r);
+    if (reason === OFPPR.MODIFY && r.sent?.config === desc.config && r.sent.state === desc.state) return;
+    r.sent = { config: desc.config, state: desc.state };
+    this.sink?.sendAsync({ type: 'OFPPortStatus', xid: 0, reason, desc }, 'port_status', reason);
   }
 
   // ---- forwarding ---------------------------------------------------------------------------------------
@@ -205,7 +211,7 @@ export class Datapath implements ChannelHandler, Emitter {
     if (rec.config & (OFPPC.PORT_DOWN | OFPPC.NO_RECV)) return;
     const standalone = this.opts.failMode === 'standalone' && (this.sink?.connected ?? 0) === 0;
     const pkt = this.pkt;
-    const fragDrop = (this.flags & 3) === 1; // OFPC_FRAG_DROP
+    const fragDrop = (this.flags & OFPC_FRAG.MASK) === OFPC_FRAG.DROP;
     for (let i = 0; i < batch.count; i++) {
       const frame = batch.frame(i);
       pkt.reset(frame, rec.no, rec.no, batch.offload(i));
@@ -226,23 +232,65 @@ export class Datapath implements ChannelHandler, Emitter {
     if (r.config & (OFPPC.PORT_DOWN | OFPPC.NO_FWD)) return;
     const q = r.queue;
     q.frames.push(pkt.data);
-    q.hdrs.push(pkt.vnet ?? ZERO_HDR);
+    q.hdrs.push(pkt.vnet ?? ZERO_VNET_HDR);
     if (pkt.vnet) q.offload = true;
     pkt.share();
     this.pending.add(r);
   }
 
-  /** Sends what the batch queued, one send per port. */
+  /**
+   * Sends what the batch queued, one send per port. A port with offload gets the frames with their
+   * headers (super-frames pass through; plain frames get a zero header) when any frame has one. A port
+   * without gets plain frames only: checksums completed and super-frames cut here, into the segmenter's
+   * memory, which is reused after each send (the port copies what it keeps).
+   */
   flush(): void {
     for (const r of this.pending) {
       const q = r.queue;
       if (q.frames.length === 0) continue;
-      r.port.send(q.frames, q.offload ? Buffer.concat(q.hdrs) : undefined);
+      if (!q.offload) r.port.send(q.frames);
+      else if (r.port.offload) r.port.send(q.frames, this.headers(q.hdrs));
+      else this.sendPlain(r);
       q.frames.length = 0;
       q.hdrs.length = 0;
       q.offload = false;
     }
     this.pending.clear();
+  }
+
+  /** The headers side by side, in memory reused per send. */
+  private headers(hdrs: readonly Buffer[]): Buffer {
+    const n = hdrs.length * VNET.SIZE;
+    if (this.hdrScratch.length < n) this.hdrScratch = Buffer.allocUnsafe(Math.max(n, this.hdrScratch.length * 2));
+    for (let i = 0; i < hdrs.length; i++) (hdrs[i] as Buffer).copy(this.hdrScratch, i * VNET.SIZE, 0, VNET.SIZE);
+    return this.hdrScratch.subarray(0, n);
+  }
+
+  /** Sends a port without offload its queue made plain (as OVS's netdev_send does for a device without TSO). */
+  private sendPlain(r: PortRec): void {
+    const q = r.queue;
+    const seg = (this.segmenter ??= this.opts.segmenter ?? createSegmenter());
+    const out = this.plainScratch;
+    for (let i = 0; i < q.frames.length; i++) {
+      const f = q.frames[i] as Buffer;
+      const h = q.hdrs[i] as Buffer;
+      if (isPlainHeader(h)) {
+        out.push(f);
+        continue;
+      }
+      try {
+        seg.segment(f, h, out);
+      } catch (e) {
+        if (!(e instanceof OffloadError)) throw e;
+        r.unsendable++;
+      }
+    }
+    try {
+      if (out.length > 0) r.port.send(out);
+    } finally {
+      out.length = 0;
+      seg.reset();
+    }
   }
 
   /** Emitter: an output action. */
@@ -275,13 +323,47 @@ export class Datapath implements ChannelHandler, Emitter {
     }
   }
 
-  /** Emitter: a packet-in. */
+  /**
+   * Emitter: a packet-in. The controller gets only plain frames, what a device would have put on the
+   * wire, as Open vSwitch's kernel datapath segments GSO packets and completes checksums before an
+   * upcall: a controller sees no virtio-net header, and what it sends back in a packet-out (or re-emits
+   * from a buffer) is a plain frame. So a super-frame becomes one packet-in per segment (each buffered and
+   * cut to max_len on its own), and a frame whose checksum was left to the device gets it completed. A
+   * frame that cannot be made plain (its header contradicts it) makes no packet-in: it is counted in its
+   * in port's rx_errors.
+   */
   toController(pkt: Packet, reason: number, tableId: number, cookie: bigint, maxLen: number): void {
     const sink = this.sink;
     if (!sink || sink.connected === 0) return;
+    if (sink.wants && !sink.wants('packet_in', reason)) return;
     const r = this.ports.get(pkt.inPort);
     if (r && r.config & OFPPC.NO_PACKET_IN) return;
-    const data = pkt.data;
+    const hdr = pkt.vnet;
+    if (hdr === undefined || isPlainHeader(hdr)) {
+      this.packetIn(sink, pkt, pkt.data, reason, tableId, cookie, maxLen);
+      return;
+    }
+    const seg = (this.segmenter ??= this.opts.segmenter ?? createSegmenter());
+    const frames = this.plainScratch; // empty: sendPlain() empties it before returning
+    try {
+      try {
+        seg.segment(pkt.data, hdr, frames);
+      } catch (e) {
+        if (!(e instanceof OffloadError)) throw e;
+        if (r) r.unplainIn++;
+        this.opts.log.debug({ port: pkt.inPort, error: e.message }, 'no packet-in: the frame cannot be made plain');
+        return;
+      }
+      for (const f of frames) this.packetIn(sink, pkt, f, reason, tableId, cookie, maxLen);
+    } finally {
+      // packetIn() copied what it kept (the message's data, the buffer): the segments' memory is free
+      frames.length = 0;
+      seg.reset();
+    }
+  }
+
+  /** Sends one plain frame of pkt (pkt.data or one of its segments) to the controller. */
+  private packetIn(sink: AsyncSink, pkt: Packet, data: Buffer, reason: number, tableId: number, cookie: bigint, maxLen: number): void {
     let bufferId = OFP_NO_BUFFER;
     let sent = data;
     if (maxLen !== OFPCML.NO_BUFFER && data.length > maxLen) {
@@ -293,20 +375,13 @@ export class Datapath implements ChannelHandler, Emitter {
     if (pkt.metadataHi || pkt.metadataLo) match.push({ field: 'metadata', value: pkt.metadata });
     if (pkt.tunnelHi || pkt.tunnelLo) match.push({ field: 'tunnel_id', value: pkt.tunnelId });
     sink.sendAsync(
-      { type: 'OFPPacketIn', xid: 0, buffer_id: bufferId, total_len: data.length, reason, table_id: tableId === 0xff ? 0 : tableId, cookie, match, data: Buffer.from(sent) },
+      { type: 'OFPPacketIn', xid: 0, buffer_id: bufferId, total_len: data.length, reason, table_id: tableId === OFPTT.ALL ? 0 : tableId, cookie, match, data: Buffer.from(sent) },
       'packet_in',
       reason,
     );
   }
 
-  // ---- flow expiry ------------------------------------------------------------------------------------
-
-  private expire(): void {
-    const now = this.now();
-    for (const t of this.tables) {
-      for (const { entry, reason } of t.expire(now)) this.removed(entry, reason, now);
-    }
-  }
+  // ---- flow removal ----------------------------------------------------------------------------------
 
   private removed(entry: FlowEntry, reason: number, now: number): void {
     this.unref(entry.instructions);
@@ -337,15 +412,17 @@ export class Datapath implements ChannelHandler, Emitter {
         }];
       case 'OFPGetConfigRequest':
         return [{ type: 'OFPGetConfigReply', xid: msg.xid, flags: this.flags, miss_send_len: this.missSendLen }];
-      case 'OFPSetConfig':
-        if ((msg.flags & 3) === 2 /* OFPC_FRAG_REASM */ || (msg.flags & 3) === 3 || msg.flags & ~7) {
-          throw new OFPError(OFPET.SWITCH_CONFIG_FAILED, 0 /* OFPSCFC_BAD_FLAGS */, `flags 0x${msg.flags.toString(16)}: fragment reassembly is not supported`);
+      case 'OFPSetConfig': {
+        // fragments NORMAL or DROP only: REASM (and 3, which names no mode) would need reassembly
+        const frag = msg.flags & OFPC_FRAG.MASK;
+        if ((frag !== OFPC_FRAG.NORMAL && frag !== OFPC_FRAG.DROP) || msg.flags & ~(OFPC_FRAG.MASK | OF12_INVALID_TTL_TO_CONTROLLER)) {
+          throw new OFPError(OFPET.SWITCH_CONFIG_FAILED, OFPSCFC.BAD_FLAGS, `flags 0x${msg.flags.toString(16)}: fragment reassembly is not supported`);
         }
         this.flags = msg.flags;
         this.missSendLen = msg.miss_send_len;
         this.pipelineState.missSendLen = msg.miss_send_len;
-        this.pipelineState.invalidTtlToController = (msg.flags & 4) !== 0;
         return [];
+      }
       case 'OFPFlowMod':
         this.flowMod(msg);
         return [];
@@ -361,7 +438,7 @@ export class Datapath implements ChannelHandler, Emitter {
         return [];
       }
       case 'OFPPortMod':
-        this.portMod(msg);
+        applyPortMod(this.ports.get(msg.port_no), msg, (r, reason) => this.portStatus(r, reason));
         return [];
       case 'OFPTableMod':
         if (msg.table_id !== OFPTT.ALL && msg.table_id >= this.tables.length) {
@@ -377,58 +454,15 @@ export class Datapath implements ChannelHandler, Emitter {
       case 'OFPExperimenter':
         throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.BAD_EXPERIMENTER, `experimenter ${msg.experimenter} is not supported`);
       default:
-        if (msg.type.endsWith('StatsRequest')) return this.multipart(msg);
+        if (msg.type.endsWith('StatsRequest')) {
+          const src = { name: this.opts.name, maxFlows: this.maxFlows, tables: this.tables, groups: this.groups, meters: this.meters, ports: this.ports };
+          return multipartReply(src, msg, this.now());
+        }
         throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.BAD_TYPE, `${msg.type} is not a request a switch handles`);
     }
   }
 
   // ---- flow-mod ----
-
-  /** Validates instructions for table `tableId` (OF1.3 §6.4, §A.4.1 errors). */
-  private checkInstructions(tableId: number, instructions: readonly Instruction[]): void {
-    const seen = new Set<number>();
-    for (const ins of instructions) {
-      const t = ins.kind === 'OFPInstructionActions' ? ins.type : ins.kind === 'OFPInstructionGotoTable' ? OFPIT.GOTO_TABLE : ins.kind === 'OFPInstructionWriteMetadata' ? OFPIT.WRITE_METADATA : ins.kind === 'OFPInstructionMeter' ? OFPIT.METER : OFPIT.EXPERIMENTER;
-      if (seen.has(t)) throw new OFPError(OFPET.BAD_INSTRUCTION, OFPBIC.UNSUP_INST, `instruction type ${t} appears twice`);
-      seen.add(t);
-      switch (ins.kind) {
-        case 'OFPInstructionGotoTable':
-          if (ins.table_id <= tableId || ins.table_id >= this.tables.length) {
-            throw new OFPError(OFPET.BAD_INSTRUCTION, OFPBIC.BAD_TABLE_ID, `goto-table ${ins.table_id} from table ${tableId}`);
-          }
-          break;
-        case 'OFPInstructionMeter':
-          if (ins.meter_id === 0 || ins.meter_id > OFPM.MAX || !this.meters.has(ins.meter_id)) {
-            throw new OFPError(OFPET.METER_MOD_FAILED, OFPMMFC.UNKNOWN_METER, `meter ${ins.meter_id} does not exist`);
-          }
-          break;
-        case 'OFPInstructionActions':
-          this.checkActions(ins.actions, false);
-          break;
-        case 'OFPInstructionWriteMetadata':
-          break;
-        case 'OFPInstructionExperimenter':
-          throw new OFPError(OFPET.BAD_INSTRUCTION, OFPBIC.BAD_EXPERIMENTER, `experimenter instruction ${ins.experimenter}`);
-      }
-    }
-  }
-
-  /** Validates actions: their own rules (actions.ts), then ports and groups against this switch. */
-  private checkActions(actions: readonly Action[], packetOut: boolean): void {
-    for (const a of actions) {
-      validateAction(a);
-      if (a.kind === 'OFPActionOutput') {
-        const p = a.port;
-        const reserved = p === OFPP.IN_PORT || p === OFPP.ALL || p === OFPP.FLOOD || p === OFPP.CONTROLLER || p === OFPP.LOCAL || (packetOut && p === OFPP.TABLE);
-        if (!reserved && (p === 0 || p > OFPP.MAX)) throw badPort(`output to port ${p} is not allowed here`);
-        if (!reserved && p > OFPP.MAX) throw badPort(`port ${p} does not exist`);
-      } else if (a.kind === 'OFPActionGroup') {
-        if (!this.groups.has(a.group_id)) throw new OFPError(OFPET.BAD_ACTION, OFPBAC.BAD_OUT_GROUP, `group ${a.group_id} does not exist`);
-      } else if (a.kind === 'OFPActionSetField' && !SETTABLE_FIELDS.has(a.field.field)) {
-        throw new OFPError(OFPET.BAD_ACTION, OFPBAC.BAD_SET_TYPE, `${a.field.field} cannot be set`);
-      }
-    }
-  }
 
   private tablesFor(tableId: number, mayBeAll: boolean): FlowTable[] {
     if (tableId === OFPTT.ALL && mayBeAll) return this.tables;
@@ -444,8 +478,9 @@ export class Datapath implements ChannelHandler, Emitter {
     switch (m.command) {
       case OFPFC.ADD: {
         const [table] = this.tablesFor(m.table_id, false) as [FlowTable];
-        this.checkInstructions(m.table_id, m.instructions);
-        if (m.flags & ~0x1f) throw new OFPError(OFPET.FLOW_MOD_FAILED, OFPFMFC.BAD_FLAGS, `unknown flags 0x${m.flags.toString(16)}`);
+        checkInstructions(this.checkTarget, m.table_id, m.instructions);
+        checkSetFieldPrereqs(m.match, m.instructions);
+        if (m.flags & ~OFPFF_ALL) throw new OFPError(OFPET.FLOW_MOD_FAILED, OFPFMFC.BAD_FLAGS, `unknown flags 0x${m.flags.toString(16)}`);
         const before = table.select({ ...filter, cookieMask: 0n }, true); // ADD ignores cookie_mask
         const entry = table.add(
           { priority: m.priority, value, mask, match: m.match, cookie: m.cookie, idle_timeout: m.idle_timeout, hard_timeout: m.hard_timeout, flags: m.flags, instructions: m.instructions },
@@ -453,12 +488,14 @@ export class Datapath implements ChannelHandler, Emitter {
         );
         for (const old of before) if (old !== entry) this.unref(old.instructions);
         this.refs(m.instructions, 1);
+        if (m.idle_timeout > 0 || m.hard_timeout > 0) this.expiry.schedule();
         break;
       }
       case OFPFC.MODIFY:
       case OFPFC.MODIFY_STRICT: {
         const [table] = this.tablesFor(m.table_id, false) as [FlowTable];
-        this.checkInstructions(m.table_id, m.instructions);
+        checkInstructions(this.checkTarget, m.table_id, m.instructions);
+        checkSetFieldPrereqs(m.match, m.instructions);
         const strict = m.command === OFPFC.MODIFY_STRICT;
         const old = table.select(filter, strict).map((e) => e.instructions);
         const changed = table.modify(filter, strict, m.instructions, m.flags, now);
@@ -494,23 +531,12 @@ export class Datapath implements ChannelHandler, Emitter {
     }
   }
 
-  private portMod(m: MessageOf<'OFPPortMod'>): void {
-    const r = this.ports.get(m.port_no);
-    if (!r) throw new OFPError(OFPET.PORT_MOD_FAILED, OFPPMFC.BAD_PORT, `port ${m.port_no} does not exist`);
-    if (m.hw_addr !== r.port.hwAddr) throw new OFPError(OFPET.PORT_MOD_FAILED, OFPPMFC.BAD_HW_ADDR, `port ${m.port_no} has address ${r.port.hwAddr}, not ${m.hw_addr}`);
-    const settable = OFPPC.PORT_DOWN | OFPPC.NO_RECV | OFPPC.NO_FWD | OFPPC.NO_PACKET_IN;
-    if (m.mask & ~settable) throw new OFPError(OFPET.PORT_MOD_FAILED, OFPPMFC.BAD_CONFIG, `config bits 0x${(m.mask & ~settable).toString(16)} cannot be set`);
-    const before = r.config;
-    r.config = (r.config & ~m.mask) | (m.config & m.mask);
-    if (r.config !== before) this.portStatus(r, OFPPR.MODIFY);
-  }
-
   private packetOut(m: MessageOf<'OFPPacketOut'>): void {
     const inPort = m.in_port;
     if (inPort !== OFPP.CONTROLLER && inPort !== OFPP.LOCAL && inPort !== OFPP.ANY && (inPort === 0 || inPort > OFPP.MAX)) {
       throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.BAD_PORT, `packet-out in_port ${inPort} is not valid`);
     }
-    this.checkActions(m.actions, true);
+    checkActions(this.checkTarget, m.actions, true);
     let data = m.data;
     if (m.buffer_id !== OFP_NO_BUFFER) data = this.buffers.take(m.buffer_id, this.now()).data;
     this.pkt.reset(Buffer.from(data), inPort);
@@ -518,195 +544,19 @@ export class Datapath implements ChannelHandler, Emitter {
     this.flush();
   }
 
-  // ---- multipart ----
-
-  private multipart(msg: OFPMessage): OFPMessage[] {
-    const now = this.now();
-    const xid = msg.xid;
-    switch (msg.type) {
-      case 'OFPDescStatsRequest':
-        return [{
-          type: 'OFPDescStatsReply', xid, flags: 0,
-          body: { mfr_desc: 'tinflow', hw_desc: 'tinflow userspace switch', sw_desc: 'tinflow 0.1.0', serial_num: 'None', dp_desc: this.opts.name },
-        }];
-      case 'OFPFlowStatsRequest': {
-        const entries = this.selectFlows(msg);
-        return split(entries.map((e) => flowStats(e, now)), (body, flags) => ({ type: 'OFPFlowStatsReply', xid, flags, body }));
-      }
-      case 'OFPAggregateStatsRequest':
-        return [{ type: 'OFPAggregateStatsReply', xid, flags: 0, body: aggregateStats(this.selectFlows(msg)) }];
-      case 'OFPTableStatsRequest':
-        return split(this.tables.map((t) => t.stats()), (body, flags) => ({ type: 'OFPTableStatsReply', xid, flags, body }));
-      case 'OFPPortStatsRequest': {
-        const recs = this.portsFor(msg.port_no);
-        const body = recs.map((r) => {
-          const c = r.port.counters();
-          const d = (now - r.since) / 1000;
-          const sec = Math.floor(d);
-          return {
-            port_no: r.no, rx_packets: BigInt(c.rxPackets), tx_packets: BigInt(c.txPackets), rx_bytes: BigInt(c.rxBytes), tx_bytes: BigInt(c.txBytes),
-            rx_dropped: BigInt(c.rxDropped), tx_dropped: BigInt(c.txDropped), rx_errors: BigInt(c.rxErrors), tx_errors: BigInt(c.txErrors),
-            rx_frame_err: 0n, rx_over_err: 0n, rx_crc_err: 0n, collisions: 0n, duration_sec: sec, duration_nsec: Math.floor((d - sec) * 1e9),
-          };
-        });
-        return split(body, (b, flags) => ({ type: 'OFPPortStatsReply', xid, flags, body: b }));
-      }
-      case 'OFPQueueStatsRequest':
-        if (msg.port_no !== OFPP.ANY && !this.ports.has(msg.port_no)) throw new OFPError(OFPET.QUEUE_OP_FAILED, OFPQOFC.BAD_PORT, `port ${msg.port_no} does not exist`);
-        if (msg.queue_id !== 0xffffffff) throw new OFPError(OFPET.QUEUE_OP_FAILED, OFPQOFC.BAD_QUEUE, `queue ${msg.queue_id} does not exist`);
-        return [{ type: 'OFPQueueStatsReply', xid, flags: 0, body: [] }];
-      case 'OFPGroupStatsRequest':
-        return split(this.groups.stats(msg.group_id, now), (body, flags) => ({ type: 'OFPGroupStatsReply', xid, flags, body }));
-      case 'OFPGroupDescStatsRequest':
-        return split(this.groups.desc(), (body, flags) => ({ type: 'OFPGroupDescStatsReply', xid, flags, body }));
-      case 'OFPGroupFeaturesStatsRequest':
-        return [{ type: 'OFPGroupFeaturesStatsReply', xid, flags: 0, body: this.groups.features() }];
-      case 'OFPMeterStatsRequest':
-        return split(this.meters.stats(msg.meter_id, now), (body, flags) => ({ type: 'OFPMeterStatsReply', xid, flags, body }));
-      case 'OFPMeterConfigStatsRequest':
-        return split(this.meters.config(msg.meter_id), (body, flags) => ({ type: 'OFPMeterConfigStatsReply', xid, flags, body }));
-      case 'OFPMeterFeaturesStatsRequest':
-        return [{ type: 'OFPMeterFeaturesStatsReply', xid, flags: 0, body: [this.meters.features()] }];
-      case 'OFPTableFeaturesStatsRequest':
-        if (msg.body.length > 0) throw new OFPError(OFPET.TABLE_FEATURES_FAILED, OFPTFFC.EPERM, 'table features cannot be changed on this switch');
-        return split(this.tables.map((t) => this.tableFeatures(t.tableId)), (body, flags) => ({ type: 'OFPTableFeaturesStatsReply', xid, flags, body }));
-      case 'OFPPortDescStatsRequest':
-        return split([...this.ports.values()].sort((a, b) => a.no - b.no).map((r) => this.desc(r)), (body, flags) => ({ type: 'OFPPortDescStatsReply', xid, flags, body }));
-      case 'OFPExperimenterStatsRequest':
-      case 'ONFFlowMonitorStatsRequest':
-        throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.BAD_EXPERIMENTER, 'experimenter multipart requests are not supported');
-      default:
-        throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.BAD_MULTIPART, `${msg.type} is not supported`);
-    }
-  }
-
-  private portsFor(portNo: number): PortRec[] {
-    if (portNo === OFPP.ANY) return [...this.ports.values()].sort((a, b) => a.no - b.no);
-    const r = this.ports.get(portNo);
-    if (!r) throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.BAD_PORT, `port ${portNo} does not exist`);
-    return [r];
-  }
-
-  private selectFlows(m: MessageOf<'OFPFlowStatsRequest'> | MessageOf<'OFPAggregateStatsRequest'>): FlowEntry[] {
-    const { value, mask } = compileMatch(m.match);
-    const filter: FlowFilter = { value, mask, priority: 0, cookie: m.cookie, cookieMask: m.cookie_mask };
-    if (m.table_id !== OFPTT.ALL && m.table_id >= this.tables.length) {
-      throw new OFPError(OFPET.BAD_REQUEST, OFPBRC.BAD_TABLE_ID, `table ${m.table_id} does not exist`);
-    }
-    const tables = m.table_id === OFPTT.ALL ? this.tables : [this.tables[m.table_id] as FlowTable];
-    // by table, then priority, highest first (OVS's classifier order); ties in install order
-    return tables.flatMap((t) => t.select(filter, false, m.out_port, m.out_group).sort((a, b) => b.priority - a.priority || a.seq - b.seq));
-  }
-
-  private tableFeatures(tableId: number): MessageOf<'OFPTableFeaturesStatsReply'>['body'][number] {
-    const instructionIds = [1, 2, 3, 4, 5, 6].filter((t) => t !== 1 || tableId < this.tables.length - 1).map((type) => ({ type }));
-    const next = Array.from({ length: this.tables.length - tableId - 1 }, (_, i) => tableId + 1 + i);
-    const actionIds = [0, 11, 12, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27].map((type) => ({ type }));
-    const oxm = (masked: boolean) => OXM_BASIC.map((d) => ({ type: d.name, hasmask: masked && d.maskable, length: d.size * (masked && d.maskable ? 2 : 1) }));
-    const settable = OXM_BASIC.filter((d) => SETTABLE_FIELDS.has(d.name)).map((d) => ({ type: d.name, hasmask: false, length: d.size }));
-    return {
-      table_id: tableId, name: `table${tableId}`, metadata_match: 0xffffffffffffffffn, metadata_write: 0xffffffffffffffffn, config: 0,
-      max_entries: this.opts.maxFlows ?? 1_000_000,
-      properties: [
-        { kind: 'OFPTableFeaturePropInstructions', type: 0, instruction_ids: instructionIds },
-        { kind: 'OFPTableFeaturePropInstructions', type: 1, instruction_ids: instructionIds },
-        { kind: 'OFPTableFeaturePropNextTables', type: 2, table_ids: next },
-        { kind: 'OFPTableFeaturePropNextTables', type: 3, table_ids: next },
-        { kind: 'OFPTableFeaturePropActions', type: 4, action_ids: actionIds },
-        { kind: 'OFPTableFeaturePropActions', type: 5, action_ids: actionIds },
-        { kind: 'OFPTableFeaturePropActions', type: 6, action_ids: actionIds },
-        { kind: 'OFPTableFeaturePropActions', type: 7, action_ids: actionIds },
-        { kind: 'OFPTableFeaturePropOxm', type: 8, oxm_ids: oxm(true) },
-        { kind: 'OFPTableFeaturePropOxm', type: 10, oxm_ids: oxm(false) },
-        { kind: 'OFPTableFeaturePropOxm', type: 12, oxm_ids: settable },
-        { kind: 'OFPTableFeaturePropOxm', type: 13, oxm_ids: settable },
-        { kind: 'OFPTableFeaturePropOxm', type: 14, oxm_ids: settable },
-        { kind: 'OFPTableFeaturePropOxm', type: 15, oxm_ids: settable },
-      ],
-    };
-  }
-
   // ---- introspection (switchctl) ----
 
   /** Runs a frame through the pipeline without sending or counting anything, recording every step. */
   trace(frame: Buffer, inPort: number): { steps: string[]; outputs: string[] } {
-    const steps: string[] = [];
-    const outputs: string[] = [];
-    const rec: TraceRecorder = {
-      table: (t, e) => steps.push(e ? `table ${t}: priority ${e.priority} cookie 0x${e.cookie.toString(16)} ${matchText(e)} → ${instructionsText(e.instructions)}` : `table ${t}: no match`),
-      note: (text) => steps.push(`  ${text}`),
-    };
-    const emitter: Emitter = {
-      output: (_p, port) => outputs.push(`output to ${port}`),
-      toController: (_p, reason, table) => outputs.push(`packet-in (reason ${reason}, table ${table})`),
-    };
-    const pkt = new Packet(Buffer.from(frame), inPort);
-    this.pipeline.run(pkt, emitter, 0, rec);
-    return { steps, outputs };
+    return traceFrame(this.pipeline, frame, inPort);
   }
 
   dumpFlows(): string[] {
-    const now = this.now();
-    const lines: string[] = [];
-    for (const t of this.tables) {
-      for (const e of t.entries()) {
-        const s = flowStats(e, now);
-        lines.push(
-          `table=${t.tableId} priority=${e.priority} cookie=0x${e.cookie.toString(16)} n_packets=${s.packet_count} n_bytes=${s.byte_count} duration=${s.duration_sec}s ${matchText(e)} actions=${instructionsText(e.instructions)}`,
-        );
-      }
-    }
-    return lines;
+    return flowLines(this.tables, this.now());
   }
 
   dumpPorts(): string[] {
-    return [...this.ports.values()].sort((a, b) => a.no - b.no).map((r) => {
-      const c = r.port.counters();
-      const l = r.port.linkState();
-      return `port ${r.no === OFPP.LOCAL ? 'LOCAL' : r.no} ${r.port.name} ${r.port.hwAddr} ${l.up ? 'up' : 'down'}${l.carrier ? '' : ' no-carrier'} rx ${c.rxPackets} pkts ${c.rxBytes} bytes ${c.rxDropped} drop; tx ${c.txPackets} pkts ${c.txBytes} bytes ${c.txDropped} drop`;
-    });
+    return portLines(this.ports.values());
   }
-}
-
-function matchText(e: FlowEntry): string {
-  return e.match.map((t) => `${t.field}=${String(t.value)}${t.mask !== undefined ? '/' + String(t.mask) : ''}`).join(',') || '(all)';
-}
-
-function instructionsText(ins: readonly Instruction[]): string {
-  return ins
-    .map((i) => {
-      switch (i.kind) {
-        case 'OFPInstructionActions':
-          return `${i.type === 3 ? 'write' : i.type === 4 ? 'apply' : 'clear'}(${i.actions.map((a) => a.kind.replace(/^OFPAction/, '') + (a.kind === 'OFPActionOutput' ? `:${a.port}` : '')).join(',')})`;
-        case 'OFPInstructionGotoTable':
-          return `goto:${i.table_id}`;
-        case 'OFPInstructionMeter':
-          return `meter:${i.meter_id}`;
-        case 'OFPInstructionWriteMetadata':
-          return `write_metadata:0x${i.metadata.toString(16)}/0x${i.metadata_mask.toString(16)}`;
-        default:
-          return 'experimenter';
-      }
-    })
-    .join(' ') || 'drop';
-}
-
-/** Splits a multipart reply body into messages under 64 KiB, all but the last flagged REPLY_MORE. */
-function split<B>(body: readonly B[], make: (body: B[], flags: number) => OFPMessage): OFPMessage[] {
-  const out: OFPMessage[] = [];
-  let chunk: B[] = [];
-  let size = 16;
-  for (const b of body) {
-    const one = encodedLength(make([b], 0)) - 16;
-    if (chunk.length > 0 && size + one > MAX_REPLY) {
-      out.push(make(chunk, OFPMPF.REPLY_MORE));
-      chunk = [];
-      size = 16;
-    }
-    chunk.push(b);
-    size += one;
-  }
-  out.push(make(chunk, 0));
-  return out;
 }
 

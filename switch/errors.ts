@@ -16,7 +16,3 @@ export class OFPError extends Error {
     super(`${detail} (${errorName(errType, code)})`);
   }
 }
-
-export function ofpError(kind: { readonly errType: number; readonly code: number }, detail: string): OFPError {
-  return new OFPError(kind.errType, kind.code, detail);
-}

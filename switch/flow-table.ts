@@ -28,9 +28,28 @@
  * Times are milliseconds from an injected clock (`now` arguments); timeouts are the spec's seconds.
  * Nothing here reads a clock, so the table is deterministic given its inputs.
  *
- * May import: openflow/ (types and constants) and switch/errors.ts. Must not import other switch files.
+ * The files. This one holds the table's semantics: flow-mod rules, the exact-match cache, timeouts and
+ * their deadline heap, table stats. classifier.ts holds the tuple-space structures (entries, subtables,
+ * hashing, mask arithmetic); flow-messages.ts builds what is reported about entries (flow stats,
+ * aggregate stats, flow-removed).
+ *
+ * May import: openflow/ (types and constants), switch/errors.ts and switch/classifier.ts. Must not import
+ * other switch files.
  */
 import { type Instruction, type Match, type MessageOf, OFPET, OFPFF, OFPFMFC, OFPG, OFPP, OFPRR } from '../openflow/index.js';
+import {
+  Flow,
+  Subtable,
+  before,
+  hashFull,
+  hashMasked,
+  looseMatch,
+  maskCovers,
+  maskKey,
+  overlaps,
+  sameMask,
+  sameWordsN,
+} from './classifier.js';
 import { OFPError } from './errors.js';
 
 /** What an ADD installs: the flow-mod's fields with its match compiled. */
@@ -96,255 +115,11 @@ export interface FlowTableOptions {
   readonly cacheSize?: number;
 }
 
-export type FlowStatsBody = MessageOf<'OFPFlowStatsReply'>['body'][number];
-export type AggregateStatsBody = MessageOf<'OFPAggregateStatsReply'>['body'];
 export type TableStatsBody = MessageOf<'OFPTableStatsReply'>['body'][number];
-export type FlowRemovedMsg = MessageOf<'OFPFlowRemoved'>;
 
 const DEFAULT_CACHE_SIZE = 65536;
-/** A counter the entry does not keep is reported as the field's maximum (spec 7.2.2, ofp_flow_mod flags). */
-const UNAVAILABLE = 0xffff_ffff_ffff_ffffn;
 /** Dead heap items are swept when there are more than this many and they outnumber live ones. */
 const HEAP_SWEEP_MIN = 1024;
-
-// Word arithmetic: `a & b` on Uint32Array elements yields a signed int32, while the elements read back
-// unsigned, so a masked word is never compared with a stored one directly; comparisons are written as
-// `((a ^ b) & m) !== 0` and `(m & ~n) !== 0`, which hold whatever the sign.
-
-// ---- hashing ------------------------------------------------------------------------------------
-
-/** One round of a 32-bit multiplicative mix (murmur3's block step). */
-function mix(h: number, w: number): number {
-  w = Math.imul(w, 0xcc9e2d51);
-  w = (w << 15) | (w >>> 17);
-  w = Math.imul(w, 0x1b873593);
-  h ^= w;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-/** Final avalanche, cut to 30 bits so Map keys stay small integers (no heap numbers). */
-function finish(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h & 0x3fffffff;
-}
-
-/**
- * Hash of the words at indices `idx`, each ANDed with its mask word `mwords[j]` (a subtable's). For a
- * compiled value the mask changes nothing, so a key and the entries it matches hash alike.
- */
-function hashMasked(words: Uint32Array, idx: readonly number[], mwords: readonly number[]): number {
-  let h = idx.length;
-  for (let j = 0; j < idx.length; j++) h = mix(h, words[idx[j]!]! & mwords[j]!);
-  return finish(h);
-}
-
-function hashFull(key: Uint32Array, n: number): number {
-  let h = n;
-  for (let i = 0; i < n; i++) h = mix(h, key[i]!);
-  return finish(h);
-}
-
-// ---- entries and subtables ----------------------------------------------------------------------
-
-/** The table's own view of an entry: the public fields plus its place in the table's structures. */
-class Flow implements FlowEntry {
-  last_used: number;
-  packet_count = 0;
-  byte_count = 0;
-  /** False once removed from the table (deleted, replaced or expired). */
-  live = true;
-  /** Whether a heap item for this entry is queued, and the time it is queued for. */
-  inHeap = false;
-  expireAt = Infinity;
-  /**
-   * The value's words at the subtable's word indices, as a plain array: the lookup compares against this
-   * rather than `value`, whose 80-odd bytes live outside the JS heap, one pointer hop further away.
-   */
-  readonly packed: number[];
-
-  constructor(
-    readonly table_id: number,
-    readonly seq: number,
-    readonly sub: Subtable,
-    readonly hash: number,
-    readonly priority: number,
-    readonly value: Uint32Array,
-    readonly mask: Uint32Array,
-    readonly match: Match,
-    readonly cookie: bigint,
-    readonly idle_timeout: number,
-    readonly hard_timeout: number,
-    readonly flags: number,
-    public instructions: readonly Instruction[],
-    readonly install_time: number,
-  ) {
-    this.last_used = install_time;
-    this.packed = sub.idx.map((i) => value[i]!);
-  }
-
-  /** Whether key matches this entry on the subtable's words (the only ones its mask has bits in). */
-  matches(key: Uint32Array): boolean {
-    const { idx, mwords } = this.sub;
-    const packed = this.packed;
-    for (let j = 0; j < idx.length; j++) {
-      if (((key[idx[j]!]! ^ packed[j]!) & mwords[j]!) !== 0) return false;
-    }
-    return true;
-  }
-}
-
-/**
- * Entries with that hash: the entry itself when it is alone (the usual case, one hop less), else a list
- * kept best first (priority desc, then seq asc).
- */
-type Bucket = Flow | Flow[];
-
-/** Entries sharing one mask, hashed by their value on the words the mask touches. */
-class Subtable {
-  /** Indices of the words the mask is non-zero in, and the mask's words there. */
-  readonly idx: number[] = [];
-  readonly mwords: number[] = [];
-  /** Hash of the masked words → the entries with that hash. */
-  readonly buckets = new Map<number, Bucket>();
-  /** How many entries of each priority: keeps maxPriority right as entries leave. */
-  private readonly priorities = new Map<number, number>();
-  count = 0;
-  maxPriority = -1;
-
-  constructor(
-    readonly mask: Uint32Array,
-    readonly key: string,
-  ) {
-    for (let i = 0; i < mask.length; i++) {
-      if (mask[i] !== 0) {
-        this.idx.push(i);
-        this.mwords.push(mask[i]!);
-      }
-    }
-  }
-
-  /** The best entry of this subtable matching key, if any. */
-  find(key: Uint32Array): Flow | undefined {
-    const bucket = this.buckets.get(hashMasked(key, this.idx, this.mwords));
-    if (bucket === undefined) return undefined;
-    if (bucket instanceof Flow) return bucket.matches(key) ? bucket : undefined;
-    for (let b = 0; b < bucket.length; b++) {
-      const f = bucket[b]!;
-      if (f.matches(key)) return f;
-    }
-    return undefined;
-  }
-
-  /** Entries whose value equals `value` (already masked by this subtable's mask). */
-  *withValue(value: Uint32Array): Generator<Flow> {
-    const bucket = this.buckets.get(hashMasked(value, this.idx, this.mwords));
-    if (bucket === undefined) return;
-    for (const f of bucket instanceof Flow ? [bucket] : bucket) if (sameWords(f.value, value, this.idx)) yield f;
-  }
-
-  *all(): Generator<Flow> {
-    for (const bucket of this.buckets.values()) {
-      if (bucket instanceof Flow) yield bucket;
-      else yield* bucket;
-    }
-  }
-
-  hasPriority(p: number): boolean {
-    return this.priorities.has(p);
-  }
-
-  /** Inserts f; returns whether maxPriority changed. */
-  insert(f: Flow): boolean {
-    const bucket = this.buckets.get(f.hash);
-    if (bucket === undefined) {
-      this.buckets.set(f.hash, f);
-    } else if (bucket instanceof Flow) {
-      this.buckets.set(f.hash, before(f, bucket) ? [f, bucket] : [bucket, f]);
-    } else {
-      let at = bucket.length;
-      while (at > 0 && before(f, bucket[at - 1]!)) at--;
-      bucket.splice(at, 0, f);
-    }
-    this.count++;
-    this.priorities.set(f.priority, (this.priorities.get(f.priority) ?? 0) + 1);
-    if (f.priority > this.maxPriority) {
-      this.maxPriority = f.priority;
-      return true;
-    }
-    return false;
-  }
-
-  /** Removes f; returns whether maxPriority changed. */
-  remove(f: Flow): boolean {
-    const bucket = this.buckets.get(f.hash);
-    if (bucket === f) {
-      this.buckets.delete(f.hash);
-    } else {
-      const at = Array.isArray(bucket) ? bucket.indexOf(f) : -1;
-      if (!Array.isArray(bucket) || at < 0) throw new Error(`flow table: entry seq ${f.seq} is not in its subtable`);
-      bucket.splice(at, 1);
-      if (bucket.length === 1) this.buckets.set(f.hash, bucket[0]!);
-    }
-    this.count--;
-    const n = (this.priorities.get(f.priority) ?? 0) - 1;
-    if (n > 0) {
-      this.priorities.set(f.priority, n);
-      return false;
-    }
-    this.priorities.delete(f.priority);
-    if (f.priority !== this.maxPriority) return false;
-    let max = -1;
-    for (const p of this.priorities.keys()) if (p > max) max = p;
-    this.maxPriority = max;
-    return true;
-  }
-}
-
-/** Whether a is preferred to b: higher priority, then installed earlier. */
-function before(a: Flow, b: Flow): boolean {
-  return a.priority > b.priority || (a.priority === b.priority && a.seq < b.seq);
-}
-
-function sameWords(a: Uint32Array, b: Uint32Array, idx: readonly number[]): boolean {
-  for (let j = 0; j < idx.length; j++) {
-    const i = idx[j]!;
-    if (a[i] !== b[i]) return false;
-  }
-  return true;
-}
-
-/** Whether every bit of `inner` is set in `outer`. */
-function maskCovers(outer: Uint32Array, inner: Uint32Array): boolean {
-  for (let i = 0; i < inner.length; i++) if ((inner[i]! & ~outer[i]!) !== 0) return false;
-  return true;
-}
-
-function sameMask(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Whether one packet could match both (v1, m1) and (v2, m2): they agree wherever both masks care. */
-function overlaps(v1: Uint32Array, m1: Uint32Array, v2: Uint32Array, m2: Uint32Array): boolean {
-  for (let i = 0; i < m1.length; i++) if (((v1[i]! ^ v2[i]!) & m1[i]! & m2[i]!) !== 0) return false;
-  return true;
-}
-
-/** Whether entry f's match is the filter's (value fv, mask fm) or more specific. */
-function looseMatch(f: Flow, fv: Uint32Array, fm: Uint32Array): boolean {
-  const m = f.mask;
-  const v = f.value;
-  for (let i = 0; i < fm.length; i++) {
-    const c = fm[i]!;
-    if ((c & ~m[i]!) !== 0 || ((v[i]! ^ fv[i]!) & c) !== 0) return false;
-  }
-  return true;
-}
 
 function cookieMatches(cookie: bigint, filter: FlowFilter): boolean {
   return filter.cookieMask === 0n || (cookie & filter.cookieMask) === (filter.cookie & filter.cookieMask);
@@ -373,78 +148,6 @@ export function usesGroup(instructions: readonly Instruction[], group: number): 
 /** The out_port / out_group constraint of DELETE and stats requests (OFPP_ANY / OFPG_ANY: none). */
 function passesOut(f: FlowEntry, outPort: number, outGroup: number): boolean {
   return (outPort === OFPP.ANY || outputsTo(f.instructions, outPort)) && (outGroup === OFPG.ANY || usesGroup(f.instructions, outGroup));
-}
-
-// ---- stats helpers ------------------------------------------------------------------------------
-
-/** Time since install as the spec's (seconds, nanoseconds beyond them). */
-export function flowDuration(entry: FlowEntry, now: number): { readonly sec: number; readonly nsec: number } {
-  const ms = Math.max(0, now - entry.install_time);
-  const sec = Math.floor(ms / 1000);
-  const nsec = Math.min(999_999_999, Math.floor((ms - sec * 1000) * 1_000_000));
-  return { sec, nsec };
-}
-
-/** Packet and byte counters as reported: the maximum value for a counter the entry's flags say not to keep. */
-export function flowCounters(entry: FlowEntry): { readonly packet_count: bigint; readonly byte_count: bigint } {
-  return {
-    packet_count: entry.flags & OFPFF.NO_PKT_COUNTS ? UNAVAILABLE : BigInt(entry.packet_count),
-    byte_count: entry.flags & OFPFF.NO_BYT_COUNTS ? UNAVAILABLE : BigInt(entry.byte_count),
-  };
-}
-
-/** One ofp_flow_stats for a flow-stats reply. */
-export function flowStats(entry: FlowEntry, now: number): FlowStatsBody {
-  const d = flowDuration(entry, now);
-  const c = flowCounters(entry);
-  return {
-    table_id: entry.table_id,
-    duration_sec: d.sec,
-    duration_nsec: d.nsec,
-    priority: entry.priority,
-    idle_timeout: entry.idle_timeout,
-    hard_timeout: entry.hard_timeout,
-    flags: entry.flags,
-    cookie: entry.cookie,
-    packet_count: c.packet_count,
-    byte_count: c.byte_count,
-    match: entry.match,
-    instructions: entry.instructions,
-  };
-}
-
-/** An aggregate-stats body over entries; counters an entry does not keep add nothing. */
-export function aggregateStats(entries: Iterable<FlowEntry>): AggregateStatsBody {
-  let packets = 0n;
-  let bytes = 0n;
-  let n = 0;
-  for (const e of entries) {
-    n++;
-    if (!(e.flags & OFPFF.NO_PKT_COUNTS)) packets += BigInt(e.packet_count);
-    if (!(e.flags & OFPFF.NO_BYT_COUNTS)) bytes += BigInt(e.byte_count);
-  }
-  return { packet_count: packets, byte_count: bytes, flow_count: n };
-}
-
-/** The flow-removed message for an entry (send it only when the entry has OFPFF_SEND_FLOW_REM). */
-export function flowRemoved(entry: FlowEntry, reason: number, now: number, xid = 0): FlowRemovedMsg {
-  const d = flowDuration(entry, now);
-  const c = flowCounters(entry);
-  return {
-    type: 'OFPFlowRemoved',
-    xid,
-    cookie: entry.cookie,
-    priority: entry.priority,
-    reason,
-    table_id: entry.table_id,
-    duration_sec: d.sec,
-    duration_nsec: d.nsec,
-    idle_timeout: entry.idle_timeout,
-    hard_timeout: entry.hard_timeout,
-    packet_count: c.packet_count,
-    byte_count: c.byte_count,
-    match: entry.match,
-  };
 }
 
 // ---- the table ----------------------------------------------------------------------------------
@@ -881,13 +584,4 @@ export class FlowTable {
 
 function earlier(a: Flow, b: Flow): boolean {
   return a.expireAt < b.expireAt || (a.expireAt === b.expireAt && a.seq < b.seq);
-}
-
-function sameWordsN(a: Uint32Array, b: Uint32Array, n: number): boolean {
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function maskKey(mask: Uint32Array): string {
-  return mask.join(',');
 }

@@ -9,10 +9,20 @@
  *
  * Measurement is a token bucket per band, filled at the band's rate up to a depth: the band's
  * burst_size when the meter has OFPMF_BURST (kilobits, or packets), else rate × 100 ms but never less
- * than one 1518-byte frame or one packet, so that a slow meter still passes something. A packet that
- * finds enough tokens in a band's bucket takes them (it conforms to that rate); the bands where it
- * does not are the ones exceeded, and the one of them with the highest rate applies (the first listed
- * on a tie), as OVS's userspace datapath meters do. A drop band drops; a DSCP-remark band tells the
+ * than one 1518-byte frame or one packet, so that a slow meter still passes something. A band's bucket
+ * holds what may still pass that band's rate; the packets beyond it are the ones the band acts on.
+ *
+ * A packet is offered to the bands from the highest rate down (the first listed first on a tie). It
+ * takes the tokens of each band it fits, and the first band it does not fit applies: that band is the
+ * one with the highest rate the packet exceeds (§5.7.1). The bands below it are neither consulted nor
+ * charged, because the packet does not go on at their rate: a dropped packet is gone, and a remarked one
+ * is out of profile, so neither must use up the allowance of the traffic that passes unmarked. This is
+ * RFC 2698's two-rate three-colour marker (red charges no bucket, yellow only the peak bucket, green
+ * both) for any number of bands. So with a DSCP-remark band at 100 pkt/s, a drop band at 150 pkt/s
+ * and 250 pkt/s offered, 100 pkt/s are dropped, 50 remarked and 100 pass untouched, whatever the
+ * arrival pattern. (OVS's datapath meters charge every band a packet fits, a dropped packet included,
+ * so a lower band's bucket is drained by traffic a higher band drops and the split depends on the
+ * arrival phase; with a single band the two agree.) A drop band drops; a DSCP-remark band tells the
  * pipeline to raise the packet's drop precedence by prec_level (raiseDropPrecedence() below says how).
  * A bucket only one packet deep measures strictly: arrivals that do not fall on the rate's period lose
  * the tokens that overflow it, so give a burst of two packets or more for the rate itself to pass.
@@ -82,7 +92,10 @@ interface MeterEntry {
   kbps: boolean;
   /** The bands as the controller sent them, for meter-config. */
   config: readonly MeterBand[];
+  /** The bands as listed (their stats go in this order). */
   bands: BandState[];
+  /** The same bands by rate, highest first, the first listed first on a tie: the order packets meet them. */
+  byRate: BandState[];
   /** When the buckets were last filled. */
   filled: number;
   flows: number;
@@ -204,10 +217,13 @@ export class MeterTable {
       existing.kbps = kbps;
       existing.config = mod.bands;
       existing.bands = bands;
+      existing.byRate = byRate(bands);
       existing.filled = now;
       return;
     }
-    this.meters.set(id, { id, created: now, flags, kbps, config: mod.bands, bands, filled: now, flows: 0, packets: 0, bytes: 0 });
+    this.meters.set(id, {
+      id, created: now, flags, kbps, config: mod.bands, bands, byRate: byRate(bands), filled: now, flows: 0, packets: 0, bytes: 0,
+    });
     if (!isVirtual(id)) this.regular++;
   }
 
@@ -244,13 +260,20 @@ export class MeterTable {
     m.packets++;
     m.bytes += bytes;
     const elapsed = now - m.filled;
-    if (elapsed > 0) m.filled = now;
+    if (elapsed > 0) {
+      m.filled = now;
+      for (const b of m.bands) b.tokens = Math.min(b.depth, b.tokens + elapsed * b.rate);
+    }
     const cost = m.kbps ? bytes * 8 : 1000;
     let hit: BandState | undefined;
-    for (const b of m.bands) {
-      if (elapsed > 0) b.tokens = Math.min(b.depth, b.tokens + elapsed * b.rate);
-      if (b.tokens >= cost) b.tokens -= cost;
-      else if (!hit || b.rate > hit.rate) hit = b;
+    // From the highest rate down: the first band the packet does not fit applies, and only the bands
+    // above it (which it fitted) are charged; see the file comment.
+    for (const b of m.byRate) {
+      if (b.tokens < cost) {
+        hit = b;
+        break;
+      }
+      b.tokens -= cost;
     }
     if (!hit) return PASS;
     hit.packets++;
@@ -291,6 +314,11 @@ export class MeterTable {
     const m = this.meters.get(meterId);
     return m ? [m] : [];
   }
+}
+
+/** The bands by descending rate; Array.prototype.sort is stable, so ties keep the listed order. */
+function byRate(bands: readonly BandState[]): BandState[] {
+  return [...bands].sort((a, b) => b.rate - a.rate);
 }
 
 /** A band's bucket, full. Units: bits (kb/s meters) or thousandths of a packet (packets/s meters). */

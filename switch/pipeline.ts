@@ -12,13 +12,14 @@ import {
   OFPIT,
   OFPP,
   OFPR,
+  OFPTT,
 } from '../openflow/index.js';
 import { ActionSet, applyAction } from './actions.js';
 import type { FlowEntry, FlowTable } from './flow-table.js';
 import type { GroupTable } from './group-table.js';
-import { type FlowKey } from './key.js';
+import { FIELD_SLOTS, type FlowKey } from './key.js';
 import { type MeterTable, raiseDropPrecedence } from './meter-table.js';
-import { Packet } from './packet.js';
+import { Packet } from './pipeline-packet.js';
 
 /** Where the pipeline's results go. */
 export interface Emitter {
@@ -37,8 +38,6 @@ export interface PipelineTables {
   readonly tables: readonly FlowTable[];
   readonly groups: GroupTable;
   readonly meters: MeterTable;
-  /** Set-config flag OFPC_INVALID_TTL_TO_CONTROLLER. */
-  invalidTtlToController: boolean;
   /** Set-config miss_send_len: bytes of an invalid-TTL packet sent to the controller. */
   missSendLen: number;
 }
@@ -46,12 +45,103 @@ export interface PipelineTables {
 const IP_DSCP = 'ip_dscp';
 const MAX_GROUP_DEPTH = 32;
 
-/** A flow hash for select groups: the same flow always gives the same number. */
-export function flowHash(key: FlowKey): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h = Math.imul(h ^ (key[i] as number), 0x01000193);
+// ---- the flow hash for select groups ----------------------------------------------------------------
+
+/** The key words of the named fields, in order (a field's words high first). */
+function slotWords(...names: string[]): number[] {
+  return names.flatMap((name) => {
+    const s = FIELD_SLOTS.get(name);
+    if (s === undefined) throw new Error(`pipeline.ts: the flow key has no field ${name}`);
+    return Array.from({ length: s.words }, (_, i) => s.word + i);
+  });
+}
+
+/**
+ * One end of a conversation: its network address (IPv4, ARP's protocol address or IPv6; the key leaves
+ * the others 0) and its transport port (TCP, UDP or SCTP; likewise). Word i of the source end pairs with
+ * word i of the destination end.
+ */
+const SRC_END = slotWords('ipv4_src', 'arp_spa', 'ipv6_src', 'tcp_src', 'udp_src', 'sctp_src');
+const DST_END = slotWords('ipv4_dst', 'arp_tpa', 'ipv6_dst', 'tcp_dst', 'udp_dst', 'sctp_dst');
+const ETH_SRC = slotWords('eth_src');
+const ETH_DST = slotWords('eth_dst');
+/** What both directions share: the protocols, the VLAN and the labels that name the path. */
+const SHARED = slotWords('eth_type', 'vlan_vid', 'ip_proto', 'mpls_label', 'pbb_isid');
+
+/** Whether the key's words at `a` sort before or equal to those at `b` (the two lists pair up). */
+function sortsFirst(key: FlowKey, a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const x = key[a[i] as number] as number;
+    const y = key[b[i] as number] as number;
+    if (x !== y) return x < y;
   }
+  return true;
+}
+
+/** murmur3's per-word step: mixes one 32-bit word into the running hash. */
+function mixWord(h: number, w: number): number {
+  let k = Math.imul(w, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function mixWords(h: number, key: FlowKey, words: readonly number[]): number {
+  for (const w of words) h = mixWord(h, key[w] as number);
+  return h;
+}
+
+/** The words hashed per key, for murmur3's length step. */
+const HASHED_WORDS = SRC_END.length + DST_END.length + ETH_SRC.length + ETH_DST.length + SHARED.length;
+
+/**
+ * The flow hash a select group chooses its bucket by (GroupTable.select scales it to the bucket
+ * weights). It covers what names a conversation and nothing that changes within one: Ethernet
+ * addresses, EtherType, VLAN id, MPLS label and PBB I-SID, IP protocol, and both ends' network address
+ * with their transport port. DSCP, ECN, VLAN priority, MPLS TC, the IPv6 flow label, ICMP type and code,
+ * metadata, tunnel id and the in port are left out, so a connection keeps its bucket when a meter
+ * remarks it, a router marks ECN or it enters by another port: one connection's packets are never
+ * spread over buckets (and reordered). The MPLS label is in because the key parses nothing below it.
+ *
+ * Symmetric, as OVS's default select hash (flow_hash_symmetric_l4) is: each pair of ends is hashed in
+ * sorted order, so both directions of a conversation take the same bucket (stateful middleboxes behind
+ * the buckets see both halves); MPLS, whose labels differ per direction, is the exception. Unlike OVS,
+ * which XORs the two ends, the pair is ordered whole, address with its port, so nothing but the
+ * direction is lost, and UDP ports count too (their source ports carry VXLAN's, Geneve's and QUIC's
+ * entropy).
+ *
+ * The words go through murmur3_32's word steps and finaliser, so every input bit reaches every output
+ * bit and the result is evenly spread even when flows differ in a few low bits (consecutive ports or
+ * addresses). Non-first IPv4 fragments carry no ports in the key, so they may take another bucket than
+ * their first fragment (OVS's l3l4 hash leaves ports out of every fragment; the OpenFlow 1.3 key has no
+ * IPv4 fragment bit to do that with).
+ */
+export function flowHash(key: FlowKey): number {
+  let h = 0x9747b28c;
+  if (sortsFirst(key, SRC_END, DST_END)) {
+    h = mixWords(h, key, SRC_END);
+    h = mixWords(h, key, DST_END);
+  } else {
+    h = mixWords(h, key, DST_END);
+    h = mixWords(h, key, SRC_END);
+  }
+  if (sortsFirst(key, ETH_SRC, ETH_DST)) {
+    h = mixWords(h, key, ETH_SRC);
+    h = mixWords(h, key, ETH_DST);
+  } else {
+    h = mixWords(h, key, ETH_DST);
+    h = mixWords(h, key, ETH_SRC);
+  }
+  h = mixWords(h, key, SHARED);
+  // murmur3's finaliser (fmix32) after the length
+  h ^= HASHED_WORDS * 4;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 
@@ -110,7 +200,8 @@ export class Pipeline {
 
   /** Runs an action list (packet-out, apply-actions) without tables. */
   runActions(actions: readonly Action[], pkt: Packet, emit: Emitter, trace?: TraceRecorder): void {
-    this.actions(actions, pkt, emit, { tableId: 0xff, cookie: NO_COOKIE, reason: OFPR.ACTION, trace }, 0);
+    // no table: OFPTT_ALL stands for none, and a packet-in from here reports table 0 (datapath.ts)
+    this.actions(actions, pkt, emit, { tableId: OFPTT.ALL, cookie: NO_COOKIE, reason: OFPR.ACTION, trace }, 0);
   }
 
   /** Returns STOP to end the packet, a table id for goto, or -1. */
@@ -173,7 +264,10 @@ export class Pipeline {
           break;
         case 'invalid_ttl':
           ctx.trace?.note('invalid TTL');
-          if (this.t.invalidTtlToController) emit.toController(pkt, OFPR.INVALID_TTL, ctx.tableId, ctx.cookie, this.t.missSendLen);
+          // OF1.3 dropped OF1.2's set-config flag OFPC_INVALID_TTL_TO_CONTROLLER: the packet-in is always
+          // made, and each controller's async config (master mask bit OFPR_INVALID_TTL, off by default,
+          // as in OVS) decides whether it gets one. The channel does that filtering.
+          emit.toController(pkt, OFPR.INVALID_TTL, ctx.tableId, ctx.cookie, this.t.missSendLen);
           return false;
         case 'applied':
         case 'skipped':

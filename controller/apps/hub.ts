@@ -2,7 +2,7 @@
  * The hub: every packet is flooded by the controller (no flows beyond the table-miss entry). A baseline
  * for comparisons, and the simplest example of an app.
  */
-import { OFPP, OFP_NO_BUFFER } from '../../openflow/index.js';
+import { OFPP, output, packetOut } from '../../openflow/index.js';
 import type { App } from '../app.js';
 import { tableMissFlow } from './learning.js';
 
@@ -11,13 +11,7 @@ export function hub(): () => App {
     name: 'hub',
     on: {
       switchEnter: () => [tableMissFlow()],
-      packetIn: ({ msg, inPort }) => [
-        {
-          type: 'OFPPacketOut', xid: 0, buffer_id: msg.buffer_id, in_port: inPort,
-          actions: [{ kind: 'OFPActionOutput', port: OFPP.FLOOD, max_len: 0 }],
-          data: msg.buffer_id === OFP_NO_BUFFER ? msg.data : Buffer.alloc(0),
-        },
-      ],
+      packetIn: ({ msg }) => [packetOut({ packetIn: msg, actions: [output(OFPP.FLOOD)] })],
     },
   });
 }

@@ -10,9 +10,10 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FrameBatch, FramePort, LinkState, PortCounters } from '../port.js';
+import { MAX_SEGMENTS, OffloadError, type SegmentFn, VNET, registerAccelerator } from '../offload.js';
+import { type FrameBatch, type FramePort, type LinkState, type PortCounters, type PortEvents, checkPortName } from '../port.js';
 
-export type { FrameBatch, FramePort, LinkState, PortCounters } from '../port.js';
+export type { FrameBatch, FramePort, LinkState, PortCounters, PortEvents } from '../port.js';
 
 /** The addon's view of a port (see src/portio.c). */
 interface NativePort {
@@ -46,7 +47,14 @@ interface Addon {
   NativePort: new (kind: 'tap' | 'interface', name: string, opts: { vnetHdr: boolean; up: boolean; gro: boolean }) => NativePort;
   watchLinks(cb: (type: 'new' | 'del', ifindex: number, name: string, flags: number) => void): { close(): void };
   linkInfo(name: string): LinkInfo | null;
+  /** Absent from an addon built before it existed: NativeFramePort.setAdminUp then says to rebuild. */
+  setAdminUp?: (name: string, up: boolean) => void;
   toPlainFrames(frame: Uint8Array, hdr: Uint8Array): Buffer[];
+  /**
+   * gso.c into the caller's memory: writes the plain frames for (frame, hdr) at out[off...], their lengths
+   * into lens, and returns how many, or a negative errno. Absent from an addon built before it existed.
+   */
+  segmentInto?: (frame: Uint8Array, hdr: Uint8Array, out: Uint8Array, off: number, lens: Uint32Array) => number;
   mergeFrames(frames: readonly Uint8Array[]): [Buffer, Buffer][];
   VNET_HDR_LEN: number;
 }
@@ -63,7 +71,14 @@ export class PortIoError extends Error {
 
 const IFF_UP = 0x1;
 const IFF_RUNNING = 0x40;
-export const VNET_HDR_LEN = 10;
+/**
+ * How long a device that came up administratively may take to show its carrier before the port reports
+ * it up without one. Linux sets IFF_UP at once and IFF_RUNNING when its link watch has run: for veths
+ * and TAPs a moment later (a second rtnetlink message), for other devices up to a second later (the
+ * link watch batches non-urgent events once per second). Reporting the moment in between would tell a
+ * controller of a "link down" that never was, between the admin-down and the live state.
+ */
+export const LINK_SETTLE_MS = 1000;
 
 let addon: Addon | undefined;
 
@@ -86,8 +101,12 @@ export function loadAddon(): Addon {
   if (!existsSync(path)) {
     throw new PortIoError('ENOADDON', `the port I/O addon is not built (${path} is missing): run "npm run build"`);
   }
-  addon = createRequire(import.meta.url)(path) as Addon;
-  return addon;
+  const a = createRequire(import.meta.url)(path) as Addon;
+  addon = a;
+  // the datapath's software segmentation runs gso.c from now on (switch/offload.ts stays the reference)
+  const segmentInto = a.segmentInto;
+  if (segmentInto !== undefined) registerAccelerator(() => new NativeSegmenter(segmentInto));
+  return a;
 }
 
 // ---- link events: one rtnetlink watcher for all ports ----------------------------------------------
@@ -129,7 +148,7 @@ class Batch implements FrameBatch {
   offload(i: number): Buffer | undefined {
     if (!this.native.vnetHdr) return undefined;
     const off = this.native.rxOffs[i] as number;
-    return this.slab.subarray(off - VNET_HDR_LEN, off);
+    return this.slab.subarray(off - VNET.SIZE, off);
   }
 }
 
@@ -142,11 +161,11 @@ export interface OpenOptions {
    * a host's stack and tinflow do and Open vSwitch's userspace datapath does not). See src/gro.c.
    */
   readonly gro?: boolean;
-  /** Bring the interface up (TAPs; default true). */
+  /** Bring the interface up (TAPs; default true). The switch leaves its LOCAL TAP down, as OVS does. */
   readonly up?: boolean;
 }
 
-class NativeFramePort extends EventEmitter implements FramePort {
+class NativeFramePort extends EventEmitter<PortEvents> implements FramePort {
   readonly name: string;
   readonly hwAddr: string;
   readonly mtu: number;
@@ -155,6 +174,10 @@ class NativeFramePort extends EventEmitter implements FramePort {
   readonly created: boolean;
   readonly ifindex: number;
   private flags: number;
+  /** The link state last emitted as 'link' (or found at open). */
+  private reported: LinkState;
+  /** Pending while a device that came up waits for its carrier (LINK_SETTLE_MS). */
+  private settleTimer: NodeJS.Timeout | undefined;
   private readonly batch: Batch;
   private unwatch: (() => void) | undefined;
   private isClosed = false;
@@ -172,10 +195,12 @@ class NativeFramePort extends EventEmitter implements FramePort {
     this.created = native.created;
     this.ifindex = native.ifindex;
     this.flags = native.flags;
+    this.reported = this.linkState();
     this.batch = new Batch(native);
-    // A TAP lives as long as its fd: moved to another namespace it still works, so only the fd's own
-    // errors tell that it is gone. An interface port follows its device through rtnetlink.
-    if (kind === 'interface') this.unwatch = watchLink(native.ifindex, (type, flags) => this.onLink(type, flags));
+    // Both kinds follow their device's up/carrier flags through rtnetlink. A TAP lives as long as its fd:
+    // moved to another namespace it still works (rtnetlink here reports it deleted), so only the fd's own
+    // errors tell that it is gone; an interface that leaves is gone.
+    this.unwatch = watchLink(native.ifindex, (type, flags) => this.onLink(type, flags));
   }
 
   get closed(): boolean {
@@ -184,13 +209,60 @@ class NativeFramePort extends EventEmitter implements FramePort {
 
   private onLink(type: 'new' | 'del', flags: number): void {
     if (type === 'del') {
-      this.gone('the interface was deleted');
+      if (this.kind === 'interface') {
+        this.gone('the interface was deleted');
+      } else {
+        // Moved to another namespace (a deletion the fd reports). Its flags can no longer be seen from here,
+        // and the move itself took it down first: it is taken as up and running from now on, so that the
+        // switch keeps forwarding through it (writes fail, counted, if it is down over there).
+        this.unwatch?.();
+        this.unwatch = undefined;
+        this.flags = IFF_UP | IFF_RUNNING;
+        this.report();
+      }
       return;
     }
-    const before = this.linkState();
     this.flags = flags;
-    const after = this.linkState();
-    if (before.up !== after.up || before.carrier !== after.carrier) this.emit('link', after);
+    this.settle();
+  }
+
+  /**
+   * Emits 'link' when the state differs from the one last emitted. rtnetlink repeats a state (an
+   * operstate change with the same flags, a read that failed with ENETDOWN) and passes through
+   * "up, no carrier yet" when a device comes up: a device that was down and is now up waits up to
+   * LINK_SETTLE_MS for its carrier, so that it is reported once, where it arrived.
+   */
+  private settle(): void {
+    const now = this.linkState();
+    const last = this.reported;
+    if (now.up === last.up && now.carrier === last.carrier) {
+      this.clearSettle();
+      return;
+    }
+    if (now.up && !now.carrier && !last.up) {
+      this.settleTimer ??= setTimeout(() => {
+        this.settleTimer = undefined;
+        if (this.isClosed) return;
+        const info = loadAddon().linkInfo(this.name);
+        if (info && info.ifindex === this.ifindex) this.flags = info.flags;
+        this.report();
+      }, LINK_SETTLE_MS).unref();
+      return;
+    }
+    this.report();
+  }
+
+  private report(): void {
+    this.clearSettle();
+    const now = this.linkState();
+    if (now.up === this.reported.up && now.carrier === this.reported.carrier) return;
+    this.reported = now;
+    this.emit('link', now);
+  }
+
+  private clearSettle(): void {
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
   }
 
   private gone(reason: string): void {
@@ -245,6 +317,24 @@ class NativeFramePort extends EventEmitter implements FramePort {
     return { up: (this.flags & IFF_UP) !== 0, carrier: (this.flags & IFF_RUNNING) !== 0 };
   }
 
+  /**
+   * `ip link set NAME up|down` for the port's device. The flags are read back at once, so that 'link'
+   * (taking down) is emitted before this returns; coming up, the carrier follows as for any device.
+   */
+  setAdminUp(up: boolean): void {
+    if (this.isClosed) throw new PortIoError('ECLOSED', `port ${this.name} is closed`);
+    const a = loadAddon();
+    if (!a.setAdminUp) throw new PortIoError('ENOADDON', 'the port I/O addon predates setAdminUp: run "npm run build"');
+    // by name: make sure the name still means this port's device (a TAP may have moved away)
+    if (a.linkInfo(this.name)?.ifindex !== this.ifindex) throw new PortIoError('ENODEV', `${this.name} is no longer in this network namespace`);
+    a.setAdminUp(this.name, up);
+    const info = a.linkInfo(this.name);
+    if (info && info.ifindex === this.ifindex) {
+      this.flags = info.flags;
+      this.settle();
+    }
+  }
+
   counters(): PortCounters {
     return this.final ?? this.native.stats();
   }
@@ -253,6 +343,7 @@ class NativeFramePort extends EventEmitter implements FramePort {
     if (this.isClosed) return;
     this.final = this.native.stats();
     this.isClosed = true;
+    this.clearSettle();
     this.unwatch?.();
     this.unwatch = undefined;
     this.native.close();
@@ -263,12 +354,14 @@ export type { NativeFramePort };
 
 /** Creates a TAP device (or attaches to an existing one) named `name`, IFF_TAP|IFF_NO_PI. */
 export function openTap(name: string, opts: OpenOptions = {}): NativeFramePort {
+  checkPortName(name);
   const a = loadAddon();
   return new NativeFramePort(new a.NativePort('tap', name, { vnetHdr: opts.offload ?? false, up: opts.up ?? true, gro: false }), 'tap');
 }
 
 /** Opens an existing interface through AF_PACKET, promiscuous, not reading back what it sends. */
 export function openInterface(name: string, opts: OpenOptions = {}): NativeFramePort {
+  checkPortName(name);
   const a = loadAddon();
   return new NativeFramePort(new a.NativePort('interface', name, { vnetHdr: opts.offload ?? false, up: false, gro: opts.gro ?? false }), 'interface');
 }
@@ -276,6 +369,59 @@ export function openInterface(name: string, opts: OpenOptions = {}): NativeFrame
 /** Completes checksums / segments a frame with a virtio-net header into plain frames (for ports without offload). */
 export function toPlainFrames(frame: Buffer, hdr: Buffer): Buffer[] {
   return loadAddon().toPlainFrames(frame, hdr);
+}
+
+/** segmentInto's negative errnos, as OffloadError codes. */
+const GSO_ERRNO: Readonly<Record<number, OffloadError['code']>> = { 22: 'EINVAL', 93: 'EPROTONOSUPPORT', 28: 'ENOSPC' };
+
+/** gso.c writing into one growing arena, handed out as views (as offload.ts's Segmenter does). */
+class NativeSegmenter implements SegmentFn {
+  private buf = Buffer.allocUnsafeSlow(256 * 1024);
+  private used = 0;
+  private readonly lens = new Uint32Array(MAX_SEGMENTS);
+
+  constructor(private readonly segmentInto: NonNullable<Addon['segmentInto']>) {}
+
+  segment(frame: Buffer, hdr: Buffer, out: Buffer[]): number {
+    if (hdr.length < VNET.SIZE) throw new OffloadError('EINVAL', `a virtio-net header is ${VNET.SIZE} bytes, not ${hdr.length}`);
+    // gso.c needs at most 2 × the frame + 64 KiB (the whole datagram and its fragments' headers for UFO)
+    const need = frame.length * 2 + 65536;
+    if (this.buf.length - this.used < need) {
+      // views already handed out keep the old arena alive
+      this.buf = Buffer.allocUnsafeSlow(Math.max(need, this.buf.length * 2));
+      this.used = 0;
+    }
+    const k = this.segmentInto(frame, hdr, this.buf, this.used, this.lens);
+    if (k < 0) throw new OffloadError(GSO_ERRNO[-k] ?? 'EINVAL', `gso.c cannot make this frame plain (errno ${-k})`);
+    let o = this.used;
+    for (let i = 0; i < k; i++) {
+      const n = this.lens[i] as number;
+      out.push(this.buf.subarray(o, o + n));
+      o += n;
+    }
+    this.used = o;
+    return k;
+  }
+
+  reset(): void {
+    this.used = 0;
+  }
+}
+
+/**
+ * The addon's segmenter (gso.c) behind the interface of switch/offload.ts's Segmenter, for the datapath
+ * to use as an accelerator; undefined when the addon is not loaded or predates it.
+ */
+export function nativeSegmenter(): SegmentFn | undefined {
+  let a: Addon;
+  try {
+    a = loadAddon();
+  } catch {
+    return undefined;
+  }
+  const segmentInto = a.segmentInto;
+  if (segmentInto === undefined) return undefined;
+  return new NativeSegmenter(segmentInto);
 }
 
 /** Receive coalescing on a batch of plain frames: what a port with offload and gro does (for tests). */

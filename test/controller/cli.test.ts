@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../scripts/netlab.js';
 import { type Hosts, makeHosts, ping, startSwitch, stop, waitPort } from '../switch/switch-lab.js';
+import { waitFor } from '../helpers/wait.js';
 import { stalledClient } from './event-clients.js';
 import { type SwitchUnderTest, attachSwitch } from './switches.js';
 
@@ -132,13 +133,15 @@ function startController(lab: Lab, eventsFile: string, args: readonly string[]):
   };
 }
 
-async function waitFor(cond: () => boolean, ms: number, what: string, ctl?: RunningController): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (ctl && ctl.proc.exitCode !== null) throw new Error(`the controller exited ${ctl.proc.exitCode} while waiting for ${what}: ${ctl.stderr().slice(-2000)}`);
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${ctl ? `; controller stderr: ${ctl.stderr().slice(-2000)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** waitFor that gives up at once, with the controller's stderr, if the controller exits meanwhile. */
+function waitForController(ctl: RunningController | undefined, what: string, cond: () => boolean, ms: number): Promise<unknown> {
+  return waitFor(what, cond, ms, {
+    intervalMs: 100,
+    check: () => {
+      if (ctl && ctl.proc.exitCode !== null) throw new Error(`the controller exited ${ctl.proc.exitCode} while waiting for ${what}: ${ctl.stderr().slice(-2000)}`);
+    },
+    detail: () => `controller stderr: ${ctl?.stderr().slice(-2000) ?? '(none)'}`,
+  });
 }
 
 /** pino's JSON lines with this message. */
@@ -156,7 +159,7 @@ async function sigterm(ctl: RunningController): Promise<{ code: number | null; m
   const t0 = Date.now();
   const exited = once(ctl.proc, 'exit') as Promise<[number | null]>;
   ctl.proc.kill('SIGTERM');
-  const [code] = await Promise.race([exited, new Promise<[null]>((r) => setTimeout(() => r([null]), 10_000))]);
+  const [code] = await Promise.race([exited, new Promise<[null]>((r) => setTimeout(() => r([null]), 20_000))]);
   return { code, ms: Date.now() - t0 };
 }
 
@@ -191,9 +194,9 @@ describe('tinflow controller --listen: a tinflow switch connects', () => {
     ctl = startController(hosts.lab, eventsFile, [
       '--listen', 'tcp:127.0.0.1:6841', '--app', 'learning', '--app', FIXTURE, '--rest', '127.0.0.1:6842', '--log-level', 'info',
     ]);
-    await waitFor(() => logLines(ctl as RunningController, 'controller running').length === 1, 15_000, 'the controller to start', ctl);
+    await waitForController(ctl, 'the controller to start', () => logLines(ctl as RunningController, 'controller running').length === 1, 15_000);
     sw = attachSwitch('tinflow', hosts.lab, hosts.ports, 6841, 0xc1n);
-    await waitFor(() => (ctl as RunningController).events().some((l) => l.startsWith('switchEnter c1 ')), 15_000, 'switchEnter from the event-log app', ctl);
+    await waitForController(ctl, 'switchEnter from the event-log app', () => (ctl as RunningController).events().some((l) => l.startsWith('switchEnter c1 ')), 15_000);
     // Both ports known at switchEnter (--no-local: no LOCAL port).
     expect(ctl.events()[0]).toBe('switchEnter c1 2');
 
@@ -215,7 +218,9 @@ describe('tinflow controller --listen: a tinflow switch connects', () => {
     const { code, ms } = await sigterm(ctl);
     stalled.destroy();
     expect(code).toBe(0);
-    expect(ms).toBeLessThan(3000);
+    // About 1 s (the grace a stalled /events client gets); one that held the exit would take ws's 30 s.
+    // The bound is far from both, so a busy machine does not trip it.
+    expect(ms).toBeLessThan(10_000);
     expect(ctl.events().at(-1)).toBe('switchLeave c1');
   }, 60_000);
 });
@@ -250,29 +255,30 @@ describe('tinflow controller --switch: dials a passive switch and redials it', (
       '--switch', 'tcp:127.0.0.1:6843', '--listen', 'tcp:127.0.0.1:6844', '--app', 'learning', '--app', FIXTURE, '--log-level', 'debug',
     ]);
     const enters = (): number => (ctl as RunningController).events().filter((l) => l === 'switchEnter c2 2').length;
-    await waitFor(() => enters() === 1, 15_000, 'the first switchEnter', ctl);
+    await waitForController(ctl, 'the first switchEnter', () => enters() === 1, 15_000);
     expect(await pingBoth(hosts)).toEqual([]);
 
     await stop(sw);
     expect(sw.exitCode).toBe(0);
-    await waitFor(() => (ctl as RunningController).events().includes('switchLeave c2'), 5000, 'switchLeave', ctl);
+    await waitForController(ctl, 'switchLeave', () => (ctl as RunningController).events().includes('switchLeave c2'), 5000);
     const left = logLines(ctl, 'switch left');
     expect(left).toHaveLength(1);
-    // Two failed redials while the switch is away: 1 s after it left, then 2 s later.
-    await waitFor(() => logLines(ctl as RunningController, 'cannot reach the switch; will retry').length >= 2, 8000, 'two failed redials', ctl);
+    // Two failed redials while the switch is away: about 1 s after it left, then about 2 s later (each
+    // step shortened by up to a quarter at random: base/redial.ts; the exact sequence is tested there).
+    await waitForController(ctl, 'two failed redials', () => logLines(ctl as RunningController, 'cannot reach the switch; will retry').length >= 2, 8000);
     const [f1, f2] = logLines(ctl, 'cannot reach the switch; will retry') as [{ time: number }, { time: number }];
     const gap1 = f1.time - (left[0] as { time: number }).time;
     const gap2 = f2.time - f1.time;
-    expect(gap1).toBeGreaterThanOrEqual(900);
-    expect(gap2).toBeGreaterThanOrEqual(1800);
-    expect(gap2).toBeGreaterThan(gap1 * 1.5);
+    expect(gap1).toBeGreaterThanOrEqual(700);
+    expect(gap2).toBeGreaterThanOrEqual(1450);
+    expect(gap2).toBeGreaterThan(gap1 * 1.2);
 
     sw = passiveSwitch();
-    await waitFor(() => enters() === 2, 15_000, 'switchEnter after the restart', ctl);
+    await waitForController(ctl, 'switchEnter after the restart', () => enters() === 2, 15_000);
     expect(await pingBoth(hosts)).toEqual([]);
 
     const { code, ms } = await sigterm(ctl);
     expect(code).toBe(0);
-    expect(ms).toBeLessThan(3000);
+    expect(ms).toBeLessThan(10_000); // well under a second when idle; see above
   }, 90_000);
 });

@@ -230,8 +230,10 @@ describe('REST /metrics and WebSocket /events with a real tinflow switch', () =>
     const t0 = Date.now();
     restClosed = true;
     await rest.close();
-    expect(Date.now() - t0).toBeLessThan(3000);
+    // About 1 s (the grace given to clients); a stalled client that held it would take ws's 30 s. The
+    // bound is far from both, so a busy machine does not trip it.
+    expect(Date.now() - t0).toBeLessThan(10_000);
     await waitFor(() => all.closeCode, 3000, 'the reading client to be closed');
     expect(all.closeCode).toBe(1001);
-  }, 10_000);
+  }, 20_000);
 });

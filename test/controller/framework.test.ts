@@ -5,9 +5,7 @@
  * datapath id, hang up mid-request).
  */
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type Socket, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,24 +14,13 @@ import type { App } from '../../controller/app.js';
 import { learning } from '../../controller/apps/learning.js';
 import { Controller } from '../../controller/controller.js';
 import { ControllerError } from '../../controller/errors.js';
-import { Framer, OFPFF, OFPP, type OFPMessage, decode, encode } from '../../openflow/index.js';
+import { OFPFF, OFPP, type OFPMessage } from '../../openflow/index.js';
+import { type FakeSwitchOptions, FakeSwitch } from '../tools/fake-switch.js';
 import { Lab, ip } from '../../scripts/netlab.js';
+import { waitFor } from '../helpers/wait.js';
 import { type Hosts, makeHosts, ping, startSwitch } from '../switch/switch-lab.js';
 
 const PORT = 6814;
-
-function waitFor<T>(get: () => T | undefined, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      const v = get();
-      if (v !== undefined && v !== false) resolve(v);
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 50);
-    };
-    tick();
-  });
-}
 
 function flowMod(fields: Partial<Extract<OFPMessage, { type: 'OFPFlowMod' }>>): OFPMessage {
   return {
@@ -46,59 +33,6 @@ function flowMod(fields: Partial<Extract<OFPMessage, { type: 'OFPFlowMod' }>>): 
 const flowStatsAll: OFPMessage = {
   type: 'OFPFlowStatsRequest', xid: 0, flags: 0, table_id: 0xff, out_port: OFPP.ANY, out_group: 0xffffffff, cookie: 0n, cookie_mask: 0n, match: [],
 };
-
-/** A scripted switch: does the handshake as told, records what it receives. */
-class ScriptedSwitch {
-  readonly sock: Socket;
-  readonly got: OFPMessage[] = [];
-  private readonly framer = new Framer();
-  constructor(
-    port: number,
-    readonly opts: { dpid: bigint; helloVersion?: number; answer?: (m: OFPMessage) => OFPMessage[] | undefined },
-  ) {
-    this.sock = createConnection({ host: '127.0.0.1', port });
-    this.sock.on('error', () => {});
-    this.sock.on('data', (c: Buffer) => {
-      for (const f of this.framer.push(c)) {
-        const m = decode(f);
-        this.got.push(m);
-        for (const r of this.respond(m)) this.sock.write(encode(r));
-      }
-    });
-    if (opts.helloVersion !== undefined && opts.helloVersion !== 4) {
-      // An OpenFlow 1.0 hello: header only, version 1.
-      this.sock.write(Buffer.from([opts.helloVersion, 0, 0, 8, 0, 0, 0, 1]));
-    } else {
-      this.sock.write(encode({ type: 'OFPHello', xid: 1, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] }));
-    }
-  }
-
-  private respond(m: OFPMessage): OFPMessage[] {
-    const custom = this.opts.answer?.(m);
-    if (custom) return custom;
-    switch (m.type) {
-      case 'OFPFeaturesRequest':
-        return [{ type: 'OFPSwitchFeatures', xid: m.xid, datapath_id: this.opts.dpid, n_buffers: 0, n_tables: 1, auxiliary_id: 0, capabilities: 0 }];
-      case 'OFPPortDescStatsRequest':
-        return [{ type: 'OFPPortDescStatsReply', xid: m.xid, flags: 0, body: [] }];
-      case 'OFPBarrierRequest':
-        return [{ type: 'OFPBarrierReply', xid: m.xid }];
-      case 'OFPEchoRequest':
-        return [{ type: 'OFPEchoReply', xid: m.xid, data: m.data }];
-      default:
-        return [];
-    }
-  }
-
-  closed(): Promise<void> {
-    if (this.sock.destroyed || this.sock.readyState === 'closed') return Promise.resolve();
-    return once(this.sock, 'close').then(() => undefined);
-  }
-
-  end(): void {
-    this.sock.destroy();
-  }
-}
 
 describe('the controller with a real tinflow switch', () => {
   let hosts: Hosts;
@@ -134,7 +68,7 @@ describe('the controller with a real tinflow switch', () => {
       '--name', hosts.lab.name('br'), '--dpid', '00000000000000c1', '--controller', `tcp:127.0.0.1:${PORT}`, '--offload', '--no-local', '--log-level', 'warn',
       '--port', `1=${hosts.ports[0] ?? ''}`, '--port', `2=${hosts.ports[1] ?? ''}`, '--port', `3=${extra}`,
     ]);
-    dp = await waitFor(() => ctl.datapath(0xc1n), 15_000, 'the switch');
+    dp = await waitFor('the switch', () => ctl.datapath(0xc1n), 15_000);
   }, 30_000);
 
   afterAll(async () => {
@@ -194,19 +128,19 @@ describe('the controller with a real tinflow switch', () => {
 
   it('flow-removed arrives as an event', async () => {
     await dp.request(flowMod({ priority: 9, cookie: 0x99n, hard_timeout: 1, flags: OFPFF.SEND_FLOW_REM, match: [{ field: 'in_port', value: 2 }] }));
-    const ev = await waitFor(() => seen.removed.find((e) => e.msg.cookie === 0x99n), 5000, 'flow removed');
+    const ev = await waitFor('flow removed', () => seen.removed.find((e) => e.msg.cookie === 0x99n), 5000);
     expect(ev.msg.reason).toBe(1); // OFPRR_HARD_TIMEOUT
     expect(ev.dp).toBe(dp);
   }, 10_000);
 
   it('port-status becomes portModify (link down, with the port as it was) and portDelete', async () => {
     ip('link', 'set', extra, 'down');
-    const mod = await waitFor(() => seen.modified.find((e) => e.port.port_no === 3 && (e.port.state & 1) === 1), 5000, 'port 3 down');
+    const mod = await waitFor('port 3 down', () => seen.modified.find((e) => e.port.port_no === 3 && (e.port.state & 1) === 1), 5000);
     expect(mod.before?.port_no).toBe(3);
     expect((mod.before?.state ?? 1) & 1).toBe(0);
     expect((dp.ports.get(3)?.state ?? 0) & 1).toBe(1);
     ip('link', 'del', extra);
-    await waitFor(() => seen.deleted.find((e) => e.port.port_no === 3), 5000, 'port 3 deleted');
+    await waitFor('port 3 deleted', () => seen.deleted.find((e) => e.port.port_no === 3), 5000);
     expect(dp.ports.has(3)).toBe(false);
   }, 15_000);
 });
@@ -231,7 +165,7 @@ describe('the controller over TLS', () => {
         '--name', lab.name('br'), '--dpid', '00000000000000c2', '--controller', `ssl:127.0.0.1:${PORT + 1}`, '--no-local', '--log-level', 'warn',
         '--cert', join(dir, 'switch.pem'), '--key', join(dir, 'switch.key'), '--ca', join(dir, 'ca.pem'),
       ]);
-      const dp = await waitFor(() => ctl.datapath(0xc2n), 15_000, 'the TLS switch');
+      const dp = await waitFor('the TLS switch', () => ctl.datapath(0xc2n), 15_000);
       expect((await dp.request({ type: 'OFPDescStatsRequest', xid: 0, flags: 0 }))[0]?.type).toBe('OFPDescStatsReply');
     } finally {
       await ctl.stop();
@@ -244,7 +178,7 @@ describe('the controller over TLS', () => {
 describe('the controller with scripted switches', () => {
   let ctl: Controller;
   const left: EventMap['switchLeave'][] = [];
-  const sws: ScriptedSwitch[] = [];
+  const sws: FakeSwitch[] = [];
   const port = PORT + 2;
 
   beforeAll(async () => {
@@ -258,8 +192,8 @@ describe('the controller with scripted switches', () => {
   afterAll(async () => {
     await ctl.stop();
   });
-  const scripted = (opts: ConstructorParameters<typeof ScriptedSwitch>[1]): ScriptedSwitch => {
-    const s = new ScriptedSwitch(port, opts);
+  const scripted = (opts: Omit<FakeSwitchOptions, 'port' | 'record'>): FakeSwitch => {
+    const s = new FakeSwitch({ ...opts, port, record: true });
     sws.push(s);
     return s;
   };
@@ -274,13 +208,13 @@ describe('the controller with scripted switches', () => {
 
   it('sends hello, features request, set-config and port-desc, in that order', async () => {
     const s = scripted({ dpid: 0xd1n });
-    await waitFor(() => ctl.datapath(0xd1n), 3000, 'scripted switch');
+    await waitFor('scripted switch', () => ctl.datapath(0xd1n), 3000);
     expect(s.got.slice(0, 4).map((m) => m.type)).toEqual(['OFPHello', 'OFPFeaturesRequest', 'OFPSetConfig', 'OFPPortDescStatsRequest']);
   });
 
   it('a request the switch ignores times out; one cut short by a disconnect rejects', async () => {
     const s = scripted({ dpid: 0xd2n, answer: (m) => (m.type === 'OFPDescStatsRequest' ? [] : undefined) });
-    const dp = await waitFor(() => ctl.datapath(0xd2n), 3000, 'scripted switch');
+    const dp = await waitFor('scripted switch', () => ctl.datapath(0xd2n), 3000);
     const t0 = Date.now();
     const e1 = await dp.request({ type: 'OFPDescStatsRequest', xid: 0, flags: 0 }).catch((e: unknown) => e);
     expect((e1 as ControllerError).code).toBe('timeout');
@@ -289,15 +223,15 @@ describe('the controller with scripted switches', () => {
     s.end();
     const e2 = await p.catch((e: unknown) => e);
     expect((e2 as ControllerError).code).toBe('disconnected');
-    await waitFor(() => left.find((l) => l.dp === dp), 2000, 'switchLeave');
+    await waitFor('switchLeave', () => left.find((l) => l.dp === dp), 2000);
     await expect(dp.request({ type: 'OFPBarrierRequest', xid: 0 })).rejects.toThrow(/disconnected/);
   });
 
   it('a second connection with the same datapath id replaces the first', async () => {
     const a = scripted({ dpid: 0xd3n });
-    const first = await waitFor(() => ctl.datapath(0xd3n), 3000, 'first');
+    const first = await waitFor('first', () => ctl.datapath(0xd3n), 3000);
     scripted({ dpid: 0xd3n });
-    const second = await waitFor(() => (ctl.datapath(0xd3n) !== first ? ctl.datapath(0xd3n) : undefined), 3000, 'second');
+    const second = await waitFor('second', () => (ctl.datapath(0xd3n) !== first ? ctl.datapath(0xd3n) : undefined), 3000);
     await a.closed();
     expect(first.state).toBe('dead');
     expect(second.state).toBe('main');
@@ -306,18 +240,18 @@ describe('the controller with scripted switches', () => {
 
   it('drops a switch that stops answering echo requests', async () => {
     const s = scripted({ dpid: 0xd4n, answer: (m) => (m.type === 'OFPEchoRequest' ? [] : undefined) });
-    const dp = await waitFor(() => ctl.datapath(0xd4n), 3000, 'scripted switch');
+    const dp = await waitFor('scripted switch', () => ctl.datapath(0xd4n), 3000);
     await s.closed();
-    const ev = await waitFor(() => left.find((l) => l.dp === dp), 3000, 'switchLeave');
+    const ev = await waitFor('switchLeave', () => left.find((l) => l.dp === dp), 3000);
     expect(ev.reason).toMatch(/echo/);
     expect(s.got.some((m) => m.type === 'OFPEchoRequest')).toBe(true);
   });
 
   it('a switch that sends garbage is dropped; the others carry on', async () => {
     const good = scripted({ dpid: 0xd5n });
-    const gdp = await waitFor(() => ctl.datapath(0xd5n), 3000, 'good switch');
+    const gdp = await waitFor('good switch', () => ctl.datapath(0xd5n), 3000);
     const bad = scripted({ dpid: 0xd6n });
-    await waitFor(() => ctl.datapath(0xd6n), 3000, 'bad switch');
+    await waitFor('bad switch', () => ctl.datapath(0xd6n), 3000);
     bad.sock.write(Buffer.from([4, 10, 0, 4, 0, 0, 0, 0])); // length 4 < 8: the stream cannot be framed
     await bad.closed();
     expect(ctl.datapath(0xd6n)).toBeUndefined();

@@ -2,7 +2,9 @@
  * The learning app drives a real switch: three hosts in namespaces behind a tinflow switch, and the
  * same test body behind an Open vSwitch userspace bridge. Every pair pings with 0 % loss, and the flow
  * table ends with exactly the flows simple_switch_13 would install: the table-miss entry and one
- * (in_port, eth_dst, eth_src) → output flow per ordered host pair.
+ * (in_port, eth_dst, eth_src) → output flow per ordered host pair. The app's own behaviour (every pair,
+ * exact flows, ports going down, the hub) is pinned without namespaces, on the real switch in memory, by
+ * apps.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hub } from '../../controller/apps/hub.js';
@@ -14,6 +16,7 @@ import { OFPP, type OFPMessage } from '../../openflow/index.js';
 import { type Hosts, iperfTcp, makeHosts, ping } from '../switch/switch-lab.js';
 import { type SwitchKind, type SwitchUnderTest, attachSwitch, hostMac, ovsRunning } from './switches.js';
 import { inNs } from '../../scripts/netlab.js';
+import { waitFor } from '../helpers/wait.js';
 
 // the hub runs on these + 4
 const PORTS: Record<SwitchKind, number> = { tinflow: 6812, ovs: 6813 };
@@ -44,19 +47,6 @@ function summarize(replies: readonly OFPMessage[]): FlowSummary[] {
   return out;
 }
 
-function waitFor<T>(get: () => T | undefined, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      const v = get();
-      if (v !== undefined) resolve(v);
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 100);
-    };
-    tick();
-  });
-}
-
 /** Three hosts behind a switch of `kind` that dials an in-process controller running `app`. */
 function rig(kind: SwitchKind, tag: string, app: App | AppFactory, port: number, dpid: bigint) {
   const st: { hosts?: Hosts; ctl?: Controller; sw?: SwitchUnderTest; dp?: DatapathHandle; packetIns: number } = { packetIns: 0 };
@@ -69,7 +59,7 @@ function rig(kind: SwitchKind, tag: string, app: App | AppFactory, port: number,
     ctl.on('packetIn', () => st.packetIns++);
     await ctl.start();
     st.sw = attachSwitch(kind, hosts.lab, hosts.ports, port, dpid);
-    st.dp = await waitFor(() => ctl.datapath(dpid), 15_000, `datapath ${dpid} to connect`);
+    st.dp = await waitFor(`datapath ${dpid} to connect`, () => ctl.datapath(dpid), 15_000);
   }, 40_000);
   afterAll(async () => {
     await st.sw?.stop();

@@ -1,5 +1,5 @@
 /**
- * controller/ofctl.ts against os-ken's own ofctl_v1_3 (Debian's python3-os-ken, via ofctl_osken.py):
+ * controller/ofctl/ against os-ken's own ofctl_v1_3 (Debian's python3-os-ken, via test/oracles/ofctl_osken.py):
  *   - commands: the same ofctl JSON through os-ken's mod_flow_entry / mod_group_entry / mod_meter_entry /
  *     mod_port_behavior / send_experimenter / set_role and through ours must give the same bytes;
  *   - queries: the same filters must give the same request bytes, and the same replies (made by tinflow's
@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { ControllerError } from '../../controller/errors.js';
-import * as ofctl from '../../controller/ofctl.js';
+import * as ofctl from '../../controller/ofctl/index.js';
 import { type Json, type MessageOf, type OFPMessage, OFPMPF, decode, encode, parseJson, stringifyJson } from '../../openflow/index.js';
 import { firstDiff } from '../openflow/vectors.js';
 
@@ -399,7 +399,7 @@ function runOsken(): OskenResult[] {
     ...COMMANDS.map((c) => ({ fn: c.fn, args: [...c.args] })),
     ...QUERIES.map((q) => ({ fn: q.fn, args: [...q.args], replies: q.replies.map((m) => encode(m).toString('hex')) })),
   ];
-  const out = execFileSync('/usr/bin/python3', ['test/controller/ofctl_osken.py'], {
+  const out = execFileSync('/usr/bin/python3', ['test/oracles/ofctl_osken.py'], {
     input: stringifyJson({ dpid: DPID, cases }),
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,

@@ -13,6 +13,7 @@ import { Controller } from '../../controller/controller.js';
 import { type RestServer, startRest } from '../../controller/rest.js';
 import { type Json, parseJson, stringifyJson } from '../../openflow/index.js';
 import { Lab } from '../../scripts/netlab.js';
+import { waitFor } from '../helpers/wait.js';
 import { startSwitch, stop } from '../switch/switch-lab.js';
 
 const OF_PORT = 6821;
@@ -102,14 +103,6 @@ function waitEnter(ctl: Controller, id: bigint): Promise<void> {
   });
 }
 
-async function until(what: string, cond: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('ofctl REST routes on live switches', () => {
   const lab = new Lab('or');
   let ctl: Controller;
@@ -119,7 +112,10 @@ describe('ofctl REST routes on live switches', () => {
   const brA = lab.name('bra');
 
   beforeAll(async () => {
+    // Quiet ports (netlab.ts): the veths, and the LOCAL port's TAP made here with IPv6 off for the
+    // switch to attach to. Kernel chatter on any of them would hit flows whose counters are checked.
     for (const i of [1, 2]) lab.veth(lab.name(`a${i}`), lab.name(`x${i}`));
+    lab.tap(brA);
     ctl = new Controller({ listen: [`tcp:127.0.0.1:${OF_PORT}`], apps: [] });
     await ctl.start();
     rest = await startRest(ctl, { host: '127.0.0.1', port: 0, timeoutMs: TIMEOUT_MS });
@@ -350,7 +346,7 @@ describe('ofctl REST routes on live switches', () => {
     expect(await config()).toBe(0);
     await ok('/stats/portdesc/modify', { dpid: A, port_no: 2, config: 1 | 64, mask: 1 | 64 });
     expect(await config()).toBe(65);
-    await until('the port-status to reach the controller', async () => ctl.datapath(A)?.ports.get(2)?.config === 65);
+    await waitFor('the port-status to reach the controller', async () => ctl.datapath(A)?.ports.get(2)?.config === 65);
     await ok('/stats/portdesc/modify', { dpid: A, port_no: 2, config: 0, mask: 64 });
     expect(await config()).toBe(1);
     await ok('/stats/portdesc/modify', { dpid: A, port_no: 2, config: 0, mask: 1 });

@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import type { Lab } from '../../scripts/netlab.js';
-import { inNs, ip } from '../../scripts/netlab.js';
+import { inNs, ip, quietIpv6 } from '../../scripts/netlab.js';
 import { type Hosts, startSwitch, stop as stopProcess } from '../switch/switch-lab.js';
 
 export type SwitchKind = 'tinflow' | 'ovs';
@@ -42,8 +42,8 @@ export function attachSwitch(kind: SwitchKind, lab: Lab, ports: readonly string[
   for (const [i, port] of ports.entries()) {
     execFileSync('ovs-vsctl', ['add-port', bridge, port, '--', 'set', 'interface', port, `ofport_request=${i + 1}`]);
   }
-  // The LOCAL port stays quiet (no IPv6 autoconfiguration chatter reaching the controller).
-  spawnSync('sysctl', ['-qw', `net.ipv6.conf.${bridge}.disable_ipv6=1`]);
+  // The LOCAL port stays quiet (no IPv6 autoconfiguration chatter reaching the controller): off before up.
+  quietIpv6(bridge);
   ip('link', 'set', bridge, 'up');
   execFileSync('ovs-vsctl', ['set-controller', bridge, `tcp:127.0.0.1:${controllerPort}`]);
   return {

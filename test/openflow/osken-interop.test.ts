@@ -1,5 +1,5 @@
 /**
- * Messages generated independently by os-ken (python3-os-ken, scripts/osken_gen.py): random flow-mods,
+ * Messages generated independently by os-ken (python3-os-ken, test/oracles/osken_gen.py): random flow-mods,
  * group-mods, meter-mods, packet-ins, packet-outs, flow-removed, port-status, errors and multipart
  * requests and replies. Each must decode to os-ken's JSON and encode back to os-ken's bytes.
  */
@@ -17,7 +17,7 @@ interface Case {
 }
 
 function generate(seed: number): Case[] {
-  const out = execFileSync('/usr/bin/python3', ['scripts/osken_gen.py', '--seed', String(seed), '--count', String(PER_SEED)], {
+  const out = execFileSync('/usr/bin/python3', ['test/oracles/osken_gen.py', '--seed', String(seed), '--count', String(PER_SEED)], {
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
     stdio: ['ignore', 'pipe', 'pipe'],

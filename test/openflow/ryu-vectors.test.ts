@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Json, OFPCodecError, OFPET, OFPBRC, decode, encode, fromRyuJson, parseJson, toRyuJson } from '../../openflow/index.js';
-import { encodeRyuPacket } from '../../openflow/packet.js';
+import { encodeRyuPacket } from '../../openflow/ryu-packet.js';
 import { VECTOR_DIR, firstDiff, loadVectors, stripLengths } from './vectors.js';
 
 const vectors = loadVectors();

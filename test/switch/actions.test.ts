@@ -18,8 +18,9 @@ import {
   validateAction,
 } from '../../switch/actions.js';
 import { OFPError } from '../../switch/errors.js';
-import { FIELD_SLOTS, decompileMatch } from '../../switch/key.js';
-import { Packet } from '../../switch/packet.js';
+import { decompileMatch } from '../../switch/compiled-match.js';
+import { FIELD_SLOTS } from '../../switch/key.js';
+import { Packet } from '../../switch/pipeline-packet.js';
 
 import { v4, sum16, csum, crc32c, L4, tcp, udp, sctp, icmp4, icmp6, nd, ipv4, ipv6, arp, lse, itag, DST, SRC, eth } from './frames.js';
 
@@ -63,6 +64,8 @@ function keyFields(pkt: Packet): Record<string, OxmValue> {
 }
 
 const NEW_MAC = '0a:1b:2c:3d:4e:5f';
+/** Transport bytes of no protocol in particular. */
+const RAW = Buffer.alloc(12, 0x5e);
 const TCI = (2 << 13) | 10;
 
 // ---- set-field -------------------------------------------------------------------------------------------
@@ -86,6 +89,12 @@ const SETS: readonly SetCase[] = [
   { name: 'ip_ecn on IPv4', field: 'ip_ecn', value: 2, before: eth(0x0800, ipv4({ tos: 0xb9 }, icmp4(8, 0))), after: eth(0x0800, ipv4({ tos: 0xba }, icmp4(8, 0))) },
   { name: 'ip_dscp on IPv6', field: 'ip_dscp', value: 10, before: eth(0x86dd, ipv6({ tc: 0x01, flabel: 0x12345 }, udp(1, 2))), after: eth(0x86dd, ipv6({ tc: 0x29, flabel: 0x12345 }, udp(1, 2))) },
   { name: 'ip_ecn on IPv6', field: 'ip_ecn', value: 3, before: eth(0x86dd, ipv6({ tc: 0xfc, flabel: 0xfffff }, udp(1, 2))), after: eth(0x86dd, ipv6({ tc: 0xff, flabel: 0xfffff }, udp(1, 2))) },
+  // ip_proto: the transport bytes stay as they are (here a TCP segment with its TCP checksum, now called UDP)
+  { name: 'ip_proto on IPv4 (header checksum)', field: 'ip_proto', value: 17, before: eth(0x0800, ipv4({}, tcp(1, 2))), after: eth(0x0800, ipv4({}, { proto: 17, raw: eth(0x0800, ipv4({}, tcp(1, 2))).subarray(34) })) },
+  { name: 'ip_proto on an IPv4 later fragment', field: 'ip_proto', value: 254, before: eth(0x0800, ipv4({ fragOff: 5 }, { proto: 6, raw: RAW })), after: eth(0x0800, ipv4({ fragOff: 5 }, { proto: 254, raw: RAW })) },
+  { name: 'ip_proto on IPv6', field: 'ip_proto', value: 254, before: eth(0x86dd, ipv6({}, { proto: 253, raw: RAW })), after: eth(0x86dd, ipv6({}, { proto: 254, raw: RAW })) },
+  { name: 'ip_proto on IPv6 after extension headers: the last one\'s next header', field: 'ip_proto', value: 254, before: eth(0x86dd, ipv6({ exts: [{ type: 0 }, { type: 60 }] }, { proto: 253, raw: RAW })), after: eth(0x86dd, ipv6({ exts: [{ type: 0 }, { type: 60 }] }, { proto: 254, raw: RAW })) },
+  { name: 'ip_proto on an IPv6 later fragment: the fragment header\'s next header', field: 'ip_proto', value: 17, before: eth(0x86dd, ipv6({ exts: [{ type: 44, offset: 8, mf: false }] }, { proto: 6, raw: RAW })), after: eth(0x86dd, ipv6({ exts: [{ type: 44, offset: 8, mf: false }] }, { proto: 17, raw: RAW })) },
   { name: 'ipv4_src, TCP', field: 'ipv4_src', value: '192.168.77.5', before: eth(0x0800, ipv4({}, tcp(1, 2))), after: eth(0x0800, ipv4({ src: '192.168.77.5' }, tcp(1, 2))) },
   { name: 'ipv4_dst, UDP', field: 'ipv4_dst', value: '255.255.255.255', before: eth(0x0800, ipv4({}, udp(1, 2))), after: eth(0x0800, ipv4({ dst: '255.255.255.255' }, udp(1, 2))) },
   { name: 'ipv4_dst, UDP without checksum: stays 0', field: 'ipv4_dst', value: '1.2.3.4', before: eth(0x0800, ipv4({ noUdpCsum: true }, udp(1, 2))), after: eth(0x0800, ipv4({ dst: '1.2.3.4', noUdpCsum: true }, udp(1, 2))) },
@@ -137,7 +146,7 @@ describe('set-field', () => {
     const covered = new Set([...SETS.map((c) => c.field), 'tunnel_id']);
     expect([...SETTABLE_FIELDS].sort()).toEqual([...covered].sort());
     const notSettable = [...FIELD_SLOTS.keys()].filter((f) => !SETTABLE_FIELDS.has(f));
-    expect(notSettable.sort()).toEqual(['in_phy_port', 'in_port', 'ip_proto', 'ipv6_exthdr', 'metadata']);
+    expect(notSettable.sort()).toEqual(['in_phy_port', 'in_port', 'ipv6_exthdr', 'metadata']);
   });
 
   it('tunnel_id goes to the packet and its key', () => {
@@ -353,7 +362,7 @@ const NOT_APPLICABLE: readonly { name: string; frame: Buffer; action: Action }[]
   { name: 'pbb_isid on IPv4', frame: eth(0x0800, PAYLOAD4), action: setField('pbb_isid', 1) },
   { name: 'eth_type on 802.3', frame: eth(40, Buffer.alloc(40)), action: setField('eth_type', 0x0800) },
   { name: 'metadata (not settable)', frame: eth(0x0800, PAYLOAD4), action: setField('metadata', 1n) },
-  { name: 'ip_proto (not settable)', frame: eth(0x0800, PAYLOAD4), action: setField('ip_proto', 17) },
+  { name: 'ip_proto on ARP', frame: eth(0x0806, arp(1, SRC, '1.1.1.1', DST, '2.2.2.2')), action: setField('ip_proto', 17) },
   { name: 'a masked set-field', frame: eth(0x0800, PAYLOAD4), action: { kind: 'OFPActionSetField', field: { field: 'eth_dst', value: NEW_MAC, mask: 'ff:ff:ff:00:00:00' } } },
   { name: 'a set-field whose value is out of range', frame: eth(0x0800, PAYLOAD4, [[0x8100, 1]]), action: setField('vlan_pcp', 8) },
 ];
@@ -477,7 +486,8 @@ describe('the key of a packet', () => {
 const BAD_ACTIONS: readonly { name: string; action: Action; code: number }[] = [
   { name: 'set-field of in_port', action: setField('in_port', 1), code: OFPBAC.BAD_SET_TYPE },
   { name: 'set-field of metadata', action: setField('metadata', 1n), code: OFPBAC.BAD_SET_TYPE },
-  { name: 'set-field of ip_proto', action: setField('ip_proto', 6), code: OFPBAC.BAD_SET_TYPE },
+  { name: 'set-field of in_phy_port', action: setField('in_phy_port', 1), code: OFPBAC.BAD_SET_TYPE },
+  { name: 'set-field of ip_proto 256', action: setField('ip_proto', 256), code: OFPBAC.BAD_SET_ARGUMENT },
   { name: 'set-field of ipv6_exthdr', action: setField('ipv6_exthdr', 1), code: OFPBAC.BAD_SET_TYPE },
   { name: 'set-field of a Nicira field', action: setField('reg0', 1), code: OFPBAC.BAD_SET_TYPE },
   { name: 'set-field with a mask', action: { kind: 'OFPActionSetField', field: { field: 'ipv4_src', value: '1.0.0.0', mask: '255.0.0.0' } }, code: OFPBAC.BAD_SET_ARGUMENT },

@@ -11,16 +11,11 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Lab, ip } from '../../scripts/netlab.js';
+import { waitFor } from '../helpers/wait.js';
 import { startSwitch, waitPort } from './switch-lab.js';
 
 const BIN = resolve(process.cwd(), 'scripts/tinflow');
 const run = (...args: string[]) => spawnSync(BIN, args, { encoding: 'utf8', timeout: 20_000 });
-async function until(ok: () => boolean, ms = 5000): Promise<void> {
-  for (const end = Date.now() + ms; !ok(); ) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('tinflow switch: bad flags', () => {
   it.each([
@@ -62,9 +57,9 @@ describe('tinflow switchctl on a running switch', () => {
     const peer = createConnection({ host: '127.0.0.1', port: 6799 });
     peer.on('data', () => {});
     peer.write(Buffer.from('0400000800000001', 'hex'));
-    await until(() => status().includes('controllers-connected 1'));
+    await waitFor('controllers-connected 1', () => status().includes('controllers-connected 1'));
     peer.destroy();
-    await until(() => status().includes('controllers-connected 0'));
+    await waitFor('controllers-connected 0', () => status().includes('controllers-connected 0'));
     expect(flows.status).toBe(0);
     expect(flows.stdout).toMatch(/table=0 priority=10 .*in_port=1,eth_type=2048,ipv4_dst=10\.0\.0\.0\/255\.255\.255\.0 actions=apply\(Output:4294967294\)/);
     const ports = run('switchctl', '--ctl', ctl, 'dump-ports');

@@ -1,5 +1,5 @@
 /**
- * The flow table (switch/flow-table.ts):
+ * The flow table (switch/flow-table.ts, classifier.ts, flow-messages.ts):
  *  - a seeded random run checks lookup() (cached), classify() (uncached tuple-space search) and a linear
  *    scan over an independent model agree on every key, with adds, replacements, modifies, deletes,
  *    hits and expirations interleaved, and keys re-used across changes so a stale cache would show;
@@ -21,18 +21,8 @@ import {
   encode,
 } from '../../openflow/index.js';
 import { OFPError } from '../../switch/errors.js';
-import {
-  type FlowEntry,
-  type FlowFilter,
-  type FlowSpec,
-  FlowTable,
-  aggregateStats,
-  flowDuration,
-  flowRemoved,
-  flowStats,
-  outputsTo,
-  usesGroup,
-} from '../../switch/flow-table.js';
+import { aggregateStats, flowDuration, flowRemoved, flowStats } from '../../switch/flow-messages.js';
+import { type FlowEntry, type FlowFilter, type FlowSpec, FlowTable, outputsTo, usesGroup } from '../../switch/flow-table.js';
 
 // ---- helpers ------------------------------------------------------------------------------------
 

@@ -6,19 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { OFPBMC, OFPET, type Match, type OxmTlv, type OxmValue } from '../../openflow/index.js';
 import { ipv6ToText } from '../../openflow/json.js';
 import { OFPError } from '../../switch/errors.js';
-import {
-  FIELD_SLOTS,
-  HeaderOffsets,
-  KEY_WORDS,
-  OFPIEH,
-  compileMatch,
-  decompileMatch,
-  extractKey,
-  fieldValueWords,
-  matches,
-  maskedEqual,
-  newKey,
-} from '../../switch/key.js';
+import { compileMatch, decompileMatch, fieldValueWords, matches, maskedEqual } from '../../switch/compiled-match.js';
+import { HeaderOffsets, OFPIEH, extractKey } from '../../switch/key-extract.js';
+import { FIELD_SLOTS, KEY_WORDS, newKey } from '../../switch/key.js';
 
 import { mac, v6, tcp, udp, sctp, icmp4, icmp6, nd, ipv4, ipv6, arp, lse, itag, DST, SRC, eth } from './frames.js';
 

@@ -183,7 +183,7 @@ describe('metering', () => {
       expect(mid.remark).toBeGreaterThanOrEqual(97);
       expect(mid.remark).toBeLessThanOrEqual(101);
       // 40/s for 10 s: what exceeds 20/s (400 - 2 - 20/s × 9.975 s, so 199) is dropped, whatever the remark
-      // band says; about a quarter conforms to both rates and passes; the rest is remarked.
+      // band says; of the 20/s left, 10/s (and the burst) passes and the other 10/s is remarked.
       const high = run(t, 3, 400, 64, 25);
       expect(high.drop).toBeGreaterThanOrEqual(197);
       expect(high.drop).toBeLessThanOrEqual(201);
@@ -223,6 +223,137 @@ describe('metering', () => {
       meter_id: 1, flow_count: 2, packet_in_count: 5n, byte_in_count: 2300n, duration_sec: 1, duration_nsec: 500_000_000,
       band_stats: [{ packet_band_count: 1n, byte_band_count: 1000n }, { packet_band_count: 0n, byte_band_count: 0n }],
     }]);
+  });
+});
+
+/** mulberry32: a small seeded generator for arrival jitter, so every run offers the same times. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (x + 0x6d2b79f5) >>> 0;
+    let t = x;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Offer {
+  /** Packets per second offered. */
+  readonly pps: number;
+  readonly seconds: number;
+  readonly bytes: number;
+  /** Seeded jitter: each packet lands at a random point of its 1/pps slot instead of its start. */
+  readonly jitter?: number;
+}
+
+/** Offers packets at exact times on the injected clock (ms) and tallies per second what became of them. */
+function offer(t: MeterTable, id: number, o: Offer): Tally {
+  const r = o.jitter === undefined ? undefined : rng(o.jitter);
+  const gap = 1000 / o.pps;
+  const n = Math.round(o.pps * o.seconds);
+  const tally: Tally = { pass: 0, drop: 0, remark: 0 };
+  for (let i = 0; i < n; i++) {
+    const v = t.meter(id, o.bytes, (i + (r ? r() * 0.999 : 0)) * gap);
+    if (v.drop) tally.drop++;
+    else if (v.dscpRaise !== undefined) tally.remark++;
+    else tally.pass++;
+  }
+  return { pass: tally.pass / o.seconds, drop: tally.drop / o.seconds, remark: tally.remark / o.seconds };
+}
+
+describe('rates over time: the packets above a band\'s rate are the ones it acts on (spec 5.7.1)', () => {
+  // Ryu's meter patterns offer twice the band's rate: 200 packets/s against 100, 2000 against 1000, 20 Mbit/s
+  // against 10. Whatever the burst, about the rate passes untouched and the rest is remarked, exactly as a
+  // drop band with the same rate and burst would drop it: the remark band charges its bucket only for the
+  // packets it lets through, like the drop band.
+  interface Single {
+    readonly what: string;
+    readonly flags: number;
+    readonly rate: number;
+    /** burst_size with OFPMF_BURST; undefined for the default depth. */
+    readonly burst: number | undefined;
+    readonly offer: Offer;
+    /** Packets per second the rate lets through. */
+    readonly passes: number;
+  }
+  const singles: Single[] = [];
+  for (const burst of [undefined, 2, 10, 100]) {
+    singles.push({ what: `100 pkt/s, burst ${burst ?? 'default'}, 200 pkt/s offered`, flags: PKTPS, rate: 100, burst, offer: { pps: 200, seconds: 30, bytes: 1500 }, passes: 100 });
+    singles.push({ what: `1000 pkt/s, burst ${burst ?? 'default'}, 2000 pkt/s offered, jittered`, flags: PKTPS, rate: 1000, burst, offer: { pps: 2000, seconds: 10, bytes: 1500, jitter: 1 }, passes: 1000 });
+  }
+  for (const burst of [undefined, 24, 100, 1000]) {
+    // 1500-byte frames are 12 kb: 10 Mbit/s is 833.3 frames/s.
+    singles.push({ what: `10 Mbit/s, burst ${burst ?? 'default'} kb, 21 Mbit/s offered`, flags: KBPS, rate: 10_000, burst, offer: { pps: 1750, seconds: 10, bytes: 1500 }, passes: 10_000_000 / 12_000 });
+    singles.push({ what: `1 Mbit/s, burst ${burst ?? 'default'} kb, 2 Mbit/s offered, jittered`, flags: KBPS, rate: 1000, burst, offer: { pps: 2_000_000 / 8000, seconds: 30, bytes: 1000, jitter: 2 }, passes: 125 });
+  }
+
+  it.each(singles)('$what: the rate passes, the rest is remarked, as a drop band drops it', (c) => {
+    const flags = c.flags | (c.burst === undefined ? 0 : BURST);
+    const t = table();
+    t.apply(add(1, flags, [remark(c.rate, 1, c.burst ?? 0)]));
+    t.apply(add(2, flags, [drop(c.rate, c.burst ?? 0)]));
+    const remarked = offer(t, 1, c.offer);
+    const dropped = offer(t, 2, c.offer);
+    // The full bucket at the start passes once more than the rate: burst_size over the run, or 100 ms.
+    const depth = c.burst === undefined ? c.passes / 10 : c.flags === PKTPS ? c.burst : (c.burst * 1000) / (c.offer.bytes * 8);
+    const slack = 1 + depth / c.offer.seconds;
+    expect(remarked.drop).toBe(0);
+    expect(remarked.pass).toBeGreaterThanOrEqual(c.passes - 1);
+    expect(remarked.pass).toBeLessThanOrEqual(c.passes + slack);
+    expect(remarked.remark).toBeGreaterThanOrEqual(c.offer.pps - c.passes - slack);
+    expect(remarked.remark).toBeLessThanOrEqual(c.offer.pps - c.passes + 1);
+    expect(dropped).toEqual({ pass: remarked.pass, drop: remarked.remark, remark: 0 });
+  });
+
+  // A DSCP-remark band under a higher drop band: what exceeds the drop rate is dropped, what is left above
+  // the remark rate is remarked, and the remark rate passes untouched. Dropped packets must not use up the
+  // remark band's allowance: charging every band a packet fits (the drop band's victims included) let only
+  // half the remark rate through unmarked at 250 pkt/s, less with bursts, and the split moved with the
+  // arrival phase.
+  interface Pair {
+    readonly what: string;
+    readonly flags: number;
+    /** The bands as listed (either order). */
+    readonly bands: readonly MeterBand[];
+    readonly offer: Offer;
+    /** Expected per second: passed untouched, remarked, dropped. */
+    readonly want: Tally;
+    /** Allowed difference per second (the initial full buckets, rounding). */
+    readonly slack: number;
+  }
+  const pairs: Pair[] = [
+    { what: 'remark 100 + drop 150 pkt/s, 250 offered', flags: PKTPS, bands: [remark(100, 1), drop(150)], offer: { pps: 250, seconds: 30, bytes: 1500 }, want: { pass: 100, remark: 50, drop: 100 }, slack: 1 },
+    { what: 'drop 150 + remark 100 pkt/s (listed the other way), 250 offered', flags: PKTPS, bands: [drop(150), remark(100, 1)], offer: { pps: 250, seconds: 30, bytes: 1500 }, want: { pass: 100, remark: 50, drop: 100 }, slack: 1 },
+    { what: 'remark 100 + drop 150 pkt/s, 250 offered, jittered', flags: PKTPS, bands: [remark(100, 1), drop(150)], offer: { pps: 250, seconds: 30, bytes: 1500, jitter: 3 }, want: { pass: 100, remark: 50, drop: 100 }, slack: 1 },
+    { what: 'remark 100 + drop 150 pkt/s, bursts 10 and 20, 300 offered', flags: PKTPS | BURST, bands: [remark(100, 1, 10), drop(150, 20)], offer: { pps: 300, seconds: 30, bytes: 1500 }, want: { pass: 100, remark: 50, drop: 150 }, slack: 1.5 },
+    { what: 'remark 1000 + drop 1500 pkt/s, bursts 50, 2500 offered, jittered', flags: PKTPS | BURST, bands: [remark(1000, 1, 50), drop(1500, 50)], offer: { pps: 2500, seconds: 10, bytes: 1500, jitter: 4 }, want: { pass: 1000, remark: 500, drop: 1000 }, slack: 10 },
+    // 1500-byte frames (12 kb): 1 Mbit/s = 83.3 frames/s, 1.5 Mbit/s = 125, 2.5 Mbit/s offered = 208.3
+    { what: 'remark 1 Mbit/s + drop 1.5 Mbit/s, 2.5 Mbit/s offered, jittered', flags: KBPS, bands: [remark(1000, 1), drop(1500)], offer: { pps: 2_500_000 / 12_000, seconds: 30, bytes: 1500, jitter: 5 }, want: { pass: 1_000_000 / 12_000, remark: 500_000 / 12_000, drop: 1_000_000 / 12_000 }, slack: 1 },
+    { what: 'remark 10 Mbit/s + drop 15 Mbit/s, bursts 100 kb, 25 Mbit/s offered', flags: KBPS | BURST, bands: [remark(10_000, 1, 100), drop(15_000, 100)], offer: { pps: 25_000_000 / 12_000, seconds: 10, bytes: 1500 }, want: { pass: 10_000_000 / 12_000, remark: 5_000_000 / 12_000, drop: 10_000_000 / 12_000 }, slack: 2 },
+    // two drop bands: the lower one limits, as if it were alone
+    { what: 'drop 100 + drop 150 pkt/s, 250 offered', flags: PKTPS, bands: [drop(100), drop(150)], offer: { pps: 250, seconds: 30, bytes: 1500 }, want: { pass: 100, remark: 0, drop: 150 }, slack: 1 },
+  ];
+
+  it.each(pairs)('$what', (c) => {
+    const t = table();
+    t.apply(add(1, c.flags, c.bands));
+    const got = offer(t, 1, c.offer);
+    expect(got.pass + got.remark + got.drop).toBeCloseTo(Math.round(c.offer.pps * c.offer.seconds) / c.offer.seconds, 6);
+    for (const k of ['pass', 'remark', 'drop'] as const) {
+      expect(Math.abs(got[k] - c.want[k]), `${k}: ${got[k]}/s, expected ${c.want[k]}/s (got ${JSON.stringify(got)})`).toBeLessThanOrEqual(c.slack);
+    }
+  });
+
+  it('band counters follow the verdicts: the drop band counts what it dropped, the remark band what it remarked', () => {
+    const t = table();
+    t.apply(add(1, PKTPS | BURST, [remark(100, 1, 10), drop(150, 10)]));
+    const got = offer(t, 1, { pps: 250, seconds: 10, bytes: 100 });
+    const [s] = t.stats(1, 10_000);
+    expect(s?.band_stats).toEqual([
+      { packet_band_count: BigInt(got.remark * 10), byte_band_count: BigInt(got.remark * 10 * 100) },
+      { packet_band_count: BigInt(got.drop * 10), byte_band_count: BigInt(got.drop * 10 * 100) },
+    ]);
   });
 });
 

@@ -72,7 +72,9 @@ describe.skipIf(!ovsRunning())('ovs-ofctl gives the same answers from tinflow an
     execFileSync('ovs-vsctl', ['add-br', br, '--', 'set', 'bridge', br, 'datapath_type=netdev', '--', 'set-fail-mode', br, 'secure']);
     for (const i of [1, 2]) execFileSync('ovs-vsctl', ['add-port', br, lab.name(`o${i}`), '--', 'set', 'interface', lab.name(`o${i}`), `ofport_request=${i}`]);
     ip('link', 'set', br, 'up');
-    sw = startSwitch(lab, ['--name', tfbr, '--tables', '254', '--listen', `ptcp:${TF_PORT}:127.0.0.1`, '--port', `1=${lab.name('t1')}`, '--port', `2=${lab.name('t2')}`, '--log-level', 'warn']);
+    // Both LOCAL ports up, so that show and dump-ports-desc compare them live: OVS's by hand (above),
+    // tinflow's with --local-up (without it the switch, like OVS, leaves its LOCAL TAP down).
+    sw = startSwitch(lab, ['--name', tfbr, '--tables', '254', '--listen', `ptcp:${TF_PORT}:127.0.0.1`, '--port', `1=${lab.name('t1')}`, '--port', `2=${lab.name('t2')}`, '--local-up', '--log-level', 'warn']);
     await waitPort(TF_PORT);
   }, 30_000);
 

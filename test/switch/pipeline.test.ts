@@ -1,7 +1,7 @@
 // The switch end to end: (flows, frame) → (frames out of each port, packet-ins). A real Datapath is
 // driven through handle() with real OpenFlow messages (flow-, group-, meter-, port-mod, packet-out,
-// set-config, multipart requests), over in-memory ports (fake-port.ts: batches in, sends recorded, link
-// state settable) and a fake channel that records packet-ins, port-status and flow-removed. Time is an
+// set-config, multipart requests), over in-memory ports (switch/memory-port.ts: batches in, sends
+// recorded, link state settable) and a fake channel that records packet-ins, port-status and flow-removed. Time is an
 // injected clock; flow expiry runs on the datapath's own once-a-second timer, faked here.
 //
 // Expected frames are built from scratch by frames.ts (every length and checksum computed there, not by the
@@ -56,10 +56,11 @@ import {
   encode,
 } from '../../openflow/index.js';
 import { SETTABLE_FIELDS } from '../../switch/actions.js';
-import type { AsyncKind, ControllerConnection, Logger } from '../../switch/channel.js';
+import { type Logger, nullLogger } from '../../base/logger.js';
+import type { AsyncKind, ControllerConnection } from '../../switch/channel.js';
 import { type AsyncSink, Datapath } from '../../switch/datapath.js';
 import { OFPError } from '../../switch/errors.js';
-import { FakePort, type FakePortOptions } from './fake-port.js';
+import { MemoryPort, type MemoryPortOptions } from '../../switch/memory-port.js';
 import { type Ip4Opts, type Ip6Opts, type L4, arp, crc32c, eth as ethernet, icmp4, icmp6, ipv4, ipv6, itagOver, lse, nd, sctp, sum16, tcp, udp } from './frames.js';
 
 // ---- frames: frames.ts with these tests' addresses and payloads --------------------------------------
@@ -346,10 +347,10 @@ function only<T extends MessageType>(replies: readonly OFPMessage[], type: T): M
   return got;
 }
 
-// ---- the rig: a datapath, fake ports, a fake channel ------------------------------------------------
+// ---- the rig: a datapath, memory ports, a fake channel ----------------------------------------------
 
 const CONN: ControllerConnection = { id: 'test', role: OFPCR_ROLE.EQUAL, send: () => undefined };
-const LOG: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const LOG: Logger = nullLogger;
 
 interface AsyncRec {
   readonly msg: OFPMessage;
@@ -407,7 +408,7 @@ class Rig {
   clock = 1_000_000;
   readonly sink = new FakeSink();
   readonly dp: Datapath;
-  readonly ports = new Map<number, FakePort>();
+  readonly ports = new Map<number, MemoryPort>();
 
   constructor(o: RigOptions = {}) {
     this.dp = new Datapath({
@@ -421,14 +422,14 @@ class Rig {
     this.sink.got.length = 0; // the ports' OFPPR_ADD
   }
 
-  plug(no: number, opts: FakePortOptions = {}): FakePort {
-    const p = new FakePort({ name: no === LOCAL ? 'br0' : `p${no}`, hwAddr: portMac(no), ...opts });
+  plug(no: number, opts: MemoryPortOptions = {}): MemoryPort {
+    const p = new MemoryPort({ name: no === LOCAL ? 'br0' : `p${no}`, hwAddr: portMac(no), ...opts });
     this.dp.addPort(p, no);
     this.ports.set(no, p);
     return p;
   }
 
-  port(no: number): FakePort {
+  port(no: number): MemoryPort {
     const p = this.ports.get(no);
     if (p === undefined) throw new Error(`no port ${no}`);
     return p;
@@ -491,7 +492,7 @@ class Rig {
     this.clock += ms;
   }
 
-  /** Moves the clock and the datapath's timers (its once-a-second expiry) on by ms. Needs fake timers. */
+  /** Moves the clock and the datapath's timers (its expiry timer) on by ms. Needs fake timers. */
   tick(ms: number): void {
     this.clock += ms;
     vi.advanceTimersByTime(ms);
@@ -593,8 +594,8 @@ describe('the test tools', () => {
     }
   });
 
-  it('the fake port hands out views that die after the batch, records copies, counts and reports link changes', () => {
-    const p = new FakePort({ name: 't0' });
+  it('the memory port hands out views that die after the batch, records copies, counts and reports link changes', () => {
+    const p = new MemoryPort({ name: 't0' });
     let kept: Buffer | undefined;
     p.start((batch) => {
       expect(batch.count).toBe(2);
@@ -767,6 +768,8 @@ interface SetCase {
 
 const TCI = (2 << 13) | 10;
 const NEW = '0a:1b:2c:3d:4e:5f';
+/** Transport bytes of no protocol in particular (ip_proto set-field leaves them as they are). */
+const RAW12 = Buffer.alloc(12, 0x5e);
 
 const SETS: readonly SetCase[] = [
   { name: 'eth_dst', field: 'eth_dst', value: NEW, match: [], before: F, after: tcp4({ dst: NEW }) },
@@ -778,6 +781,11 @@ const SETS: readonly SetCase[] = [
   { name: 'ip_dscp (IPv6)', field: 'ip_dscp', value: 10, match: [IP6], before: tcp6({ tc: 2 }), after: tcp6({ tc: (10 << 2) | 2 }) },
   { name: 'ip_ecn (IPv4)', field: 'ip_ecn', value: 3, match: [IP], before: udp4({ tos: 46 << 2 }), after: udp4({ tos: (46 << 2) | 3 }) },
   { name: 'ip_ecn (IPv6)', field: 'ip_ecn', value: 1, match: [IP6], before: udp6({ tc: 46 << 2 }), after: udp6({ tc: (46 << 2) | 1 }) },
+  { name: 'ip_proto (IPv4: header checksum)', field: 'ip_proto', value: 254, match: [IP], before: eth(0x0800, ip4({}, { proto: 253, raw: RAW12 })), after: eth(0x0800, ip4({}, { proto: 254, raw: RAW12 })) },
+  {
+    name: 'ip_proto (IPv6: the last extension header\'s next header)', field: 'ip_proto', value: 254, match: [IP6],
+    before: eth(0x86dd, ip6({ exts: [{ type: 0 }, { type: 60 }] }, { proto: 253, raw: RAW12 })), after: eth(0x86dd, ip6({ exts: [{ type: 0 }, { type: 60 }] }, { proto: 254, raw: RAW12 })),
+  },
   { name: 'ipv4_src over TCP (pseudo-header)', field: 'ipv4_src', value: '192.0.2.77', match: [IP], before: tcp4(), after: tcp4({ ipSrc: '192.0.2.77' }) },
   { name: 'ipv4_dst over UDP', field: 'ipv4_dst', value: '198.51.100.9', match: [IP], before: udp4(), after: udp4({ ipDst: '198.51.100.9' }) },
   { name: 'ipv4_src over UDP without a checksum (stays 0)', field: 'ipv4_src', value: '198.51.100.1', match: [IP], before: udp4({ noUdpCsum: true }), after: udp4({ noUdpCsum: true, ipSrc: '198.51.100.1' }) },
@@ -935,22 +943,27 @@ const TRANSFORMS: readonly Case[] = [
     frame: mplsf([lse(1, 0, 0, 7), lse(2, 0, 1, 20)], IP_UDP()), out: { 3: [mplsf([lse(1, 0, 0, 7), lse(2, 0, 1, 7)], IP_UDP())] },
   },
   {
-    name: 'dec_nw_ttl of TTL 1: the packet stops (outputs before it stay), no packet-in by default', flows: [from1([apply(out(2), decNwTtl, out(3))], [IP])],
-    frame: tcp4({ ttl: 1 }), out: { 2: [tcp4({ ttl: 1 })] },
+    // the datapath always offers the INVALID_TTL packet-in; the channel drops it unless a controller's async
+    // config asks for it (off by default: channel.test.ts)
+    name: 'dec_nw_ttl of TTL 1: the packet stops (outputs before it stay), packet-in INVALID_TTL offered', flows: [from1([apply(out(2), decNwTtl, out(3))], [IP])],
+    frame: tcp4({ ttl: 1 }), out: { 2: [tcp4({ ttl: 1 })] }, pins: [{ reason: OFPR.INVALID_TTL, table_id: 0, cookie: 0n, data: tcp4({ ttl: 1 }) }],
   },
-  { name: 'dec_mpls_ttl of TTL 0: dropped', flows: [from1([apply(decMplsTtl, out(3))], [MPLS])], frame: mplsf([lse(5, 0, 1, 0)], IP_UDP()), out: {} },
+  {
+    name: 'dec_mpls_ttl of TTL 0: dropped, packet-in INVALID_TTL offered', flows: [from1([apply(decMplsTtl, out(3))], [MPLS])], frame: mplsf([lse(5, 0, 1, 0)], IP_UDP()), out: {},
+    pins: [{ reason: OFPR.INVALID_TTL, table_id: 0, cookie: 0n, data: mplsf([lse(5, 0, 1, 0)], IP_UDP()) }],
+  },
 ];
 
 describe('push / pop and TTL actions', () => {
   it.each(rows(TRANSFORMS))('%s', (_, c) => runCase(c));
 });
 
-describe('invalid TTL to the controller (OFPC_INVALID_TTL_TO_CONTROLLER)', () => {
+describe('invalid TTL to the controller (OF1.3: async config, not the OF1.2 set-config flag)', () => {
   const long = udp4({ ttl: 1, len: 200 });
 
-  it('sends a packet-in with reason INVALID_TTL', () => {
+  it('sends a packet-in with reason INVALID_TTL without set-config flag 4', () => {
     const rig = new Rig();
-    rig.req(setConfig(4, OFPCML.NO_BUFFER));
+    rig.req(setConfig(0, OFPCML.NO_BUFFER));
     rig.add(from1([apply(decNwTtl, out(3))], [IP], { cookie: 0x5n }));
     const got = rig.rx(1, long);
     expect(hexOut(got.out)).toEqual({});
@@ -959,7 +972,7 @@ describe('invalid TTL to the controller (OFPC_INVALID_TTL_TO_CONTROLLER)', () =>
 
   it('cuts the packet-in to miss_send_len (spec A.3.2: miss_send_len is for packet-ins not made by an output action)', () => {
     const rig = new Rig();
-    rig.req(setConfig(4, 64));
+    rig.req(setConfig(0, 64));
     rig.add(from1([apply(decNwTtl, out(3))], [IP]));
     const [pin] = rig.rx(1, long).pins;
     expect(pin?.reason).toBe(OFPR.INVALID_TTL);
@@ -1515,7 +1528,7 @@ describe('flow-mod semantics', () => {
 
 describe('timeouts (injected clock; expiry on the datapath timer)', () => {
   it('idle timeout: traffic keeps the entry; then flow-removed IDLE_TIMEOUT', () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const rig = new Rig();
     rig.add(from1([apply(out(2))], [], { idle: 2, flags: OFPFF.SEND_FLOW_REM, cookie: 0x1dn }));
     rig.tick(1500);
@@ -1530,7 +1543,7 @@ describe('timeouts (injected clock; expiry on the datapath timer)', () => {
   });
 
   it('hard timeout: removed on time whatever the traffic, flow-removed HARD_TIMEOUT', () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const rig = new Rig();
     rig.add(from1([apply(out(2))], [], { hard: 3, idle: 2, flags: OFPFF.SEND_FLOW_REM }));
     for (let i = 0; i < 2; i++) {
@@ -1544,7 +1557,7 @@ describe('timeouts (injected clock; expiry on the datapath timer)', () => {
   });
 
   it('an entry without SEND_FLOW_REM expires silently', () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const rig = new Rig();
     rig.add(from1([apply(out(2))], [], { hard: 1 }));
     rig.tick(2000);
@@ -1773,21 +1786,29 @@ describe('batches, offload headers and switch config', () => {
     expect([rig.port(2).sendCalls, rig.port(3).sendCalls, rig.port(4).sendCalls]).toEqual([1, 1, 0]);
   });
 
-  it('virtio-net headers travel with their frames; a pushed tag moves csum_start', () => {
+  it('virtio-net headers travel with their frames to ports with offload (a pushed tag moves csum_start); a port without gets the frame completed, headerless', () => {
     const rig = new Rig({ ports: [1, 2] });
     rig.plug(5, { offload: true });
     rig.plug(6, { offload: true });
-    rig.add({ match: [m('in_port', 5)], ins: [apply(out(6), pushVlan(), sf('vlan_vid', 0x1003), out(2))] });
+    rig.plug(7, { offload: true });
+    rig.add({ match: [m('in_port', 5)], ins: [apply(out(6), pushVlan(), sf('vlan_vid', 0x1003), out(7), out(2))] });
     const hdr = Buffer.alloc(10);
     hdr[0] = 1; // NEEDS_CSUM
     hdr.writeUInt16LE(34, 6); // csum_start: the TCP header
     hdr.writeUInt16LE(16, 8);
+    // F with its TCP checksum left to the device: the field holds only the pseudo-header sum
+    const partial = Buffer.from(F);
+    partial.writeUInt16BE(sum16(partial.subarray(26, 34), 6 + partial.length - 34), 34 + 16);
+    const tagged = Buffer.concat([partial.subarray(0, 12), Buffer.from('81000003', 'hex'), partial.subarray(12)]);
     rig.drain();
-    rig.port(5).inject([F], [hdr]);
+    rig.port(5).inject([partial], [hdr]);
     const s6 = rig.port(6).sent;
+    const s7 = rig.port(7).sent;
     const s2 = rig.port(2).sent;
-    expect(s6.map((s) => [hex(s.frame), s.hdr?.readUInt16LE(6)])).toEqual([[hex(F), 34]]);
-    expect(s2.map((s) => [hex(s.frame), s.hdr?.readUInt16LE(6)])).toEqual([[hex(tcp4({ tags: [[0x8100, 3]] })), 38]]);
+    expect(s6.map((s) => [hex(s.frame), s.hdr?.readUInt16LE(6)])).toEqual([[hex(partial), 34]]);
+    expect(s7.map((s) => [hex(s.frame), s.hdr?.readUInt16LE(6)])).toEqual([[hex(tagged), 38]]);
+    expect(s2.map((s) => [hex(s.frame), s.hdr])).toEqual([[hex(tcp4({ tags: [[0x8100, 3]] })), undefined]]);
+    expect(checksumProblems(s2[0]?.frame ?? Buffer.alloc(0))).toEqual([]);
   });
 
   it('get-config returns what set-config set', () => {

@@ -7,7 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { resolve } from 'node:path';
-import { Lab, inNs, ip } from '../../scripts/netlab.js';
+import { stopProcess } from '../../base/shutdown.js';
+import { Lab, ip } from '../../scripts/netlab.js';
 
 export interface Hosts {
   readonly lab: Lab;
@@ -22,8 +23,7 @@ export function makeHosts(tag: string, n: number): Hosts {
   const ns: string[] = [];
   const ports: string[] = [];
   for (let i = 1; i <= n; i++) {
-    const h = lab.ns(`h${i}`);
-    inNs(h, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1');
+    const h = lab.ns(`h${i}`); // quiet: IPv6 off in it and on both veth ends (netlab.ts)
     const root = lab.name(`s${i}`);
     const host = lab.name(`e${i}`);
     lab.veth(root, host);
@@ -68,12 +68,8 @@ export function startSwitch(lab: Lab, args: string[]): ChildProcess {
   return p;
 }
 
-export async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || !p.pid) return;
-  p.kill('SIGTERM');
-  await Promise.race([once(p, 'exit'), new Promise((r) => setTimeout(r, 3000))]);
-  if (p.exitCode === null) p.kill('SIGKILL');
-}
+/** SIGTERM, then SIGKILL after 3 s (base/shutdown.ts). */
+export const stop = (p: ChildProcess): Promise<void> => stopProcess(p);
 
 /** Pings from host i to host j; returns the number of replies. */
 export async function ping(h: Hosts, i: number, j: number, count = 3): Promise<number> {

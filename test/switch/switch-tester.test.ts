@@ -1,7 +1,7 @@
 /**
  * os-ken's switch test tool (os_ken/tests/switch/tester.py) drives tinflow as the target switch, with an
  * OVS userspace bridge as the tester switch, over every pattern in test/switch/tester/; every pattern
- * must pass. scripts/switch-tester.ts does the work (veths, bridges, processes, reading the tester's
+ * must pass. test/tools/switch-tester.ts does the work (veths, bridges, processes, reading the tester's
  * log); this file runs it once and reports per pattern file. Needs root, the OVS daemons
  * (scripts/test.sh starts them) and a build (npm run build).
  */
@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-const RUNNER = 'dist/scripts/switch-tester.js';
+const RUNNER = 'dist/test/tools/switch-tester.js';
 const PATTERNS = 'test/switch/tester';
 const RESULTS = 'results/switch-tester.json';
 /** The controller's port for this test (other suites use 6791 and 6793; the runner's default is 6795). */

@@ -7,6 +7,11 @@
  * it completes checksums and cuts super-frames into MSS-sized frames (TCP over IPv4/IPv6, UDP
  * segmentation offload, and IPv4 UDP fragmentation offload), fixing lengths, IP ids, TCP sequence
  * numbers and flags, and every checksum.
+ *
+ * switch/offload.ts is the reference and the fallback (TypeScript, no addon); this is its accelerator,
+ * about 3.5 times as fast, which the datapath uses while this addon is loaded (segmentInto in portio.c).
+ * The two must produce the same bytes: test/switch/offload.test.ts compares them on random super-frames.
+ * A change to one is a change to both.
  */
 #include "gso.h"
 

@@ -11,7 +11,9 @@
  * Offloads: with a virtio-net header (TAP IFF_VNET_HDR + TUNSETOFFLOAD, AF_PACKET PACKET_VNET_HDR) the
  * kernel hands over GSO super-frames with partial checksums; each frame's 10-byte header sits in its
  * slot just before the frame area, and send() takes headers alongside frames. A port with a header
- * passes them to the kernel; one without completes checksums and segments in software (gso.c).
+ * passes them to the kernel; one without completes checksums and segments in software (gso.c). The
+ * switch's datapath sends headers only to ports with offload (it makes frames plain itself, through
+ * segmentInto below when this addon is loaded); the software path here serves sendFrom forwarders.
  *
  * AF_PACKET strips a VLAN tag the NIC (or veth) accelerated; PACKET_AUXDATA tells us, and the tag is
  * put back so the switch sees the frame as it was sent. Frames the switch itself sent are not read
@@ -131,15 +133,17 @@ static int get_bool_prop(napi_env env, napi_value obj, const char *k, int dflt) 
 
 static int ctl_fd(void) { return socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); }
 
-static int set_up(const char *name) {
+/* Sets or clears IFF_UP (what `ip link set NAME up|down` does); nothing when it already is so. */
+static int set_admin(const char *name, int up) {
   int s = ctl_fd();
   if (s < 0) return -errno;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   snprintf(ifr.ifr_name, IF_NAMESIZE, "%s", (const char *)(name));
   int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
-  if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
-    ifr.ifr_flags |= IFF_UP;
+  if (rc == 0 && !(ifr.ifr_flags & IFF_UP) != !up) {
+    if (up) ifr.ifr_flags |= IFF_UP;
+    else ifr.ifr_flags &= ~IFF_UP;
     rc = ioctl(s, SIOCSIFFLAGS, &ifr);
   }
   int err = rc ? errno : 0;
@@ -311,6 +315,16 @@ static void stop_polling(port_t *p) {
 
 /* ---- tx ----------------------------------------------------------------------------------------- */
 
+/* A send error that means "the device cannot take this frame" rather than a fault: its queue is full
+ * (EAGAIN, ENOBUFS), the frame is longer than the device's MTU (EMSGSIZE; AF_PACKET checks it, a TAP
+ * takes any size), or the device is down (ENETDOWN; a TAP's write says EIO, tun_get_user's answer to a
+ * device without IFF_UP). The port contract (switch/port.ts) counts these as tx_dropped, the rest as
+ * tx_errors. */
+static int tx_is_drop(const port_t *p, int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EMSGSIZE || err == ENETDOWN ||
+         (err == EIO && p->kind == KIND_TAP);
+}
+
 /* Sends n plain frames (iov lists of 1 or 2 entries). Returns frames sent. */
 static int tx_raw(port_t *p, struct iovec (*iov)[2], int *iovcnt, int n) {
   int sent = 0;
@@ -326,9 +340,8 @@ static int tx_raw(port_t *p, struct iovec (*iov)[2], int *iovcnt, int n) {
       int r = sendmmsg(p->fd, msgs, (unsigned)k, MSG_DONTWAIT);
       if (r < 0) {
         if (errno == EINTR) continue;
-        int drop = (errno == EAGAIN || errno == ENOBUFS || errno == EWOULDBLOCK);
         /* skip the frame at the head of the batch and go on */
-        if (drop) p->c.tx_dropped += 1; else p->c.tx_errors += 1;
+        if (tx_is_drop(p, errno)) p->c.tx_dropped += 1; else p->c.tx_errors += 1;
         sent += 1;
         continue;
       }
@@ -344,7 +357,7 @@ static int tx_raw(port_t *p, struct iovec (*iov)[2], int *iovcnt, int n) {
     ssize_t r;
     do r = writev(p->fd, iov[i], iovcnt[i]); while (r < 0 && errno == EINTR);
     if (r < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) p->c.tx_dropped += 1;
+      if (tx_is_drop(p, errno)) p->c.tx_dropped += 1;
       else p->c.tx_errors += 1;
       continue;
     }
@@ -752,7 +765,7 @@ static napi_value port_ctor(napi_env env, napi_callback_info info) {
     snprintf(p->name, IF_NAMESIZE, "%s", (const char *)(actual));
     p->ifindex = (int)if_nametoindex(p->name);
     if (up) {
-      int rc = set_up(p->name);
+      int rc = set_admin(p->name, 1);
       if (rc < 0) { close(fd); free(p); return throw_errno(env, -rc, "cannot bring up TAP", name); }
     }
   } else if (strcmp(kind, "interface") == 0) {
@@ -977,6 +990,23 @@ static napi_value link_info(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* setAdminUp(name, up): brings the interface up or takes it down (IFF_UP), as a controller's port-mod
+ * PORT_DOWN asks; throws with the errno when the kernel refuses */
+static napi_value set_admin_up(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IF_NAMESIZE + 8];
+  bool up = false;
+  if (argc < 2 || get_string(env, argv[0], name, sizeof name) < 0 || napi_get_value_bool(env, argv[1], &up) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setAdminUp(name, up)");
+    return NULL;
+  }
+  int rc = set_admin(name, up ? 1 : 0);
+  if (rc < 0) return throw_errno(env, -rc, up ? "cannot bring up" : "cannot take down", name);
+  return NULL;
+}
+
 /* mergeFrames(frames: Buffer[]) → [frame, hdr][]: receive coalescing (gro.c) on plain frames, for tests */
 static napi_value merge_frames(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1060,6 +1090,35 @@ static napi_value to_plain_frames(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* segmentInto(frame, hdr, out, off, lens: Uint32Array) → count, or a negative errno: gso.c writing the plain
+ * frames for (frame, hdr) into out[off...] (the caller's reused memory; switch/offload.ts's accelerator),
+ * their lengths into lens. No JavaScript object is made per frame. */
+static napi_value segment_into(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], r;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *f, *h, *out;
+  size_t flen, hlen, olen, nlens;
+  uint32_t off;
+  void *lens_data;
+  napi_typedarray_type lt;
+  napi_value ab;
+  size_t boff;
+  if (argc < 5 || napi_get_buffer_info(env, argv[0], (void **)&f, &flen) != napi_ok ||
+      napi_get_buffer_info(env, argv[1], (void **)&h, &hlen) != napi_ok || hlen < (size_t)VNET_HDR_LEN ||
+      napi_get_buffer_info(env, argv[2], (void **)&out, &olen) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &off) != napi_ok || off > olen ||
+      napi_get_typedarray_info(env, argv[4], &lt, &nlens, &lens_data, &ab, &boff) != napi_ok || lt != napi_uint32_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "segmentInto(frame: Buffer, hdr: Buffer of 10 bytes, out: Buffer, off, lens: Uint32Array)");
+    return NULL;
+  }
+  struct virtio_net_hdr hdr;
+  memcpy(&hdr, h, sizeof hdr);
+  int k = gso_to_frames(f, flen, &hdr, out + off, olen - off, (uint32_t *)lens_data, nlens > MAX_SEGS ? MAX_SEGS : (int)nlens);
+  NAPI_OK(napi_create_int32(env, k, &r));
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", NULL, port_start, NULL, NULL, NULL, napi_default_method, NULL},
@@ -1076,8 +1135,12 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "watchLinks", fn);
   napi_create_function(env, "linkInfo", NAPI_AUTO_LENGTH, link_info, NULL, &fn);
   napi_set_named_property(env, exports, "linkInfo", fn);
+  napi_create_function(env, "setAdminUp", NAPI_AUTO_LENGTH, set_admin_up, NULL, &fn);
+  napi_set_named_property(env, exports, "setAdminUp", fn);
   napi_create_function(env, "toPlainFrames", NAPI_AUTO_LENGTH, to_plain_frames, NULL, &fn);
   napi_set_named_property(env, exports, "toPlainFrames", fn);
+  napi_create_function(env, "segmentInto", NAPI_AUTO_LENGTH, segment_into, NULL, &fn);
+  napi_set_named_property(env, exports, "segmentInto", fn);
   napi_create_function(env, "mergeFrames", NAPI_AUTO_LENGTH, merge_frames, NULL, &fn);
   napi_set_named_property(env, exports, "mergeFrames", fn);
   napi_value hl;

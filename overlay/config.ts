@@ -1,0 +1,500 @@
+/**
+ * The node's configuration: one JSON file in EdgeVPN's shape where it maps (EDGEVPN.md §6), for one
+ * overlay. overlay/README.md documents every key with a full example.
+ *
+ * One schema, checked here and nowhere else: unknown keys are refused (a typo never becomes a silent
+ * default), every error is a ConfigError naming the key path (`$.Signal.Port: expected an integer
+ * 1..65535, got 70000`), the node's defaults live in DEFAULTS only (the link's in link/config.ts, whose
+ * checks the LinkManager section goes through, with the paths translated back to this file's keys), and
+ * the result is frozen all the way down.
+ *
+ * Resolution is pure: no file is read and nothing is generated here. A node id that the file does not
+ * give stays undefined (the node reads or makes StateDir/nid), and relative paths are taken from the
+ * folder of the config file (`baseDir`), so a config means the same whatever the working directory.
+ *
+ * The Signal section goes through link/signal-config.ts's checks the same way.
+ *
+ * May import: base/, link/config.ts, link/signal-config.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
+import { parseIpv4, parseIpv6 } from '../base/addr.js';
+import { ConfigError } from '../base/cli.js';
+import { at, jsonChecks, showValue } from '../base/json.js';
+import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
+import { DEFAULTS as LINK_DEFAULTS, MTU_MAX, MTU_MIN, type TinCanConfig, resolveLinkConfig } from '../link/config.js';
+import { type SignalConfig, resolveSignalConfig } from '../link/signal-config.js';
+
+/** The node's own defaults (the link's are link/config.ts's DEFAULTS). */
+export const DEFAULTS = Object.freeze({
+  /** Prefix length of AppBridge.IP4. */
+  prefixLen: 24,
+  /** AppBridge.Name is this plus the overlay name, cut to 15 bytes. */
+  tapPrefix: 'tf-',
+  logLevel: 'info',
+  /** Where the node keeps its id (nid), certificate (cert.pem, key.pem) and control socket (node.ctl). */
+  stateDir: '/var/lib/tinflow',
+  /** The only fail mode until the overlay issue brings a controller: the datapath learns MACs itself. */
+  failMode: 'standalone',
+} as const);
+
+/** What the node needs to log in to the XMPP server. */
+/** The application TAP: the node's own interface on the overlay. */
+export interface AppBridgeConfig {
+  /** The TAP device's name, 1 to 15 bytes. */
+  readonly name: string;
+  /** Its IPv4 address and prefix length, or none (a layer-2-only node). */
+  readonly ip4: string | undefined;
+  readonly prefixLen: number;
+  readonly mtu: number;
+}
+
+export interface NodeConfig {
+  /** 32 lowercase hex digits, or undefined: read from StateDir/nid, made there on first start. */
+  readonly nodeId: string | undefined;
+  readonly overlay: string;
+  /** The Signal section, as link/signal-config.ts resolved it. */
+  readonly signal: SignalConfig;
+  /** The LinkManager section, as link/config.ts resolved it. */
+  readonly link: TinCanConfig;
+  readonly appBridge: AppBridgeConfig;
+  /** Node ids to keep a link to (static links until the overlay issue adds a topology). */
+  readonly peers: readonly string[];
+  readonly controller: { readonly failMode: 'standalone' };
+  readonly logLevel: LogLevel;
+  /** Absolute. */
+  readonly stateDir: string;
+}
+
+export interface ResolveOptions {
+  /** Folder that relative paths (StateDir, CaFile) are taken from: the config file's. Default the working directory. */
+  readonly baseDir?: string;
+}
+
+const TOP_KEYS = ['NodeId', 'Overlay', 'Signal', 'LinkManager', 'AppBridge', 'Peers', 'Controller', 'LogLevel', 'StateDir'] as const;
+const SIGNAL_KEYS = ['HostAddress', 'Port', 'Username', 'Password', 'Domain', 'Tls', 'CaFile', 'Sasl', 'MucDomain', 'AuthenticationMethod'] as const;
+const LINK_KEYS = ['Stun', 'Turn', 'RelayOnly', 'PortRange', 'BindAddress', 'Mtu', 'EchoIntervalMs', 'TimeoutMs', 'SetupTimeoutMs'] as const;
+const TURN_KEYS = ['Address', 'User', 'Password'] as const;
+const BRIDGE_KEYS = ['Name', 'IP4', 'PrefixLen', 'MTU'] as const;
+
+/**
+ * EdgeVPN keys a migrated config may still carry, with why tinflow has no such key; refused with this
+ * reason rather than a bare "unknown key".
+ */
+const EDGEVPN_KEYS: Readonly<Record<string, string>> = {
+  Overlays: 'a tinflow config is for one overlay: name it in "Overlay" and move this section\'s keys up one level',
+  Broker: 'tinflow has no broker: the node id is "NodeId", the overlay is "Overlay"',
+  BridgeController: 'the application TAP is "AppBridge" at the top level',
+  Topology: 'static links are listed in "Peers" (the topology arrives with the overlay issue)',
+  IgnoredNetInterfaces: 'libdatachannel cannot leave interfaces out of ICE; use "BindAddress" to pick one address',
+  UsageReport: 'tinflow reports nothing to anyone',
+};
+
+const check = jsonChecks<unknown>((path, detail) => new ConfigError(path, detail));
+
+function object(v: unknown, path: string, allowed: readonly string[], what: string): { readonly [k: string]: unknown } {
+  const o = check.object(v, path);
+  for (const k of Object.keys(o)) {
+    if (allowed.includes(k)) continue;
+    const why = EDGEVPN_KEYS[k];
+    if (why !== undefined) throw new ConfigError(at(path, k), `not a tinflow key (EdgeVPN's): ${why}`);
+    throw new ConfigError(at(path, k), `unknown key in ${what}; expected ${allowed.join(', ')}`);
+  }
+  return o;
+}
+
+function int(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ConfigError(path, `expected an integer ${min}..${max}, got ${showValue(v)}`);
+  return v;
+}
+
+function bool(v: unknown, path: string): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(path, `expected true or false, got ${showValue(v)}`);
+  return v;
+}
+
+function nonEmpty(v: unknown, path: string): string {
+  const s = check.text(v, path);
+  if (s === '') throw new ConfigError(path, 'must not be empty');
+  return s;
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function isIpv4(s: string): boolean {
+  try {
+    parseIpv4(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isIpv6(s: string): boolean {
+  try {
+    parseIpv6(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function host(v: unknown, path: string): string {
+  const s = nonEmpty(v, path);
+  if (!HOSTNAME.test(s) && !isIpv4(s) && !isIpv6(s)) throw new ConfigError(path, `${JSON.stringify(s)} is not a host name or an IP address`);
+  return s;
+}
+
+/** A node id: 32 hex digits (EdgeVPN's uuid4 hex), kept in lower case. */
+const NODE_ID = /^[0-9A-Fa-f]{32}$/;
+
+function nodeId(v: unknown, path: string): string {
+  const s = check.text(v, path);
+  if (!NODE_ID.test(s)) throw new ConfigError(path, `expected 32 hex digits (a node id), got ${showValue(s)}`);
+  return s.toLowerCase();
+}
+
+/** An overlay name: it goes into the TAP's default name and into XMPP stanzas, so it stays plain. */
+const OVERLAY = /^[A-Za-z0-9_-]{1,32}$/;
+
+function path(v: unknown, key: string, baseDir: string): string {
+  const s = nonEmpty(v, key);
+  if (s.includes('\0')) throw new ConfigError(key, 'a path cannot contain a NUL character');
+  return isAbsolute(s) ? s : resolvePath(baseDir, s);
+}
+
+function logLevel(v: unknown, key: string): LogLevel {
+  const s = check.text(v, key);
+  const lower = s.toLowerCase();
+  // EdgeVPN writes Python's level names (INFO, WARNING, ...): they map one to one but for two.
+  const named = lower === 'warning' ? 'warn' : lower === 'critical' ? 'error' : lower;
+  const level = LOG_LEVELS.find((l) => l === named);
+  if (level === undefined) throw new ConfigError(key, `expected one of ${LOG_LEVELS.join(', ')} (or EdgeVPN's DEBUG, INFO, WARNING, ERROR), got ${showValue(v)}`);
+  return level;
+}
+
+const SIGNAL_PATHS: Readonly<Record<string, string>> = {
+  jid: 'Username',
+  password: 'Password',
+  host: 'HostAddress',
+  port: 'Port',
+  tls: 'Tls',
+  caFile: 'CaFile',
+  sasl: 'Sasl',
+  mucDomain: 'MucDomain',
+};
+
+/**
+ * The Signal section: EdgeVPN's shape checked here (Username with or without Domain, the port as a
+ * string), values by link/signal-config.ts, whose error paths are translated back into this file's keys.
+ */
+function resolveSignal(v: unknown, p: string, baseDir: string): SignalConfig {
+  const o = object(v, p, SIGNAL_KEYS, 'Signal');
+  if (o.AuthenticationMethod !== undefined && o.AuthenticationMethod !== 'PASSWORD') {
+    throw new ConfigError(at(p, 'AuthenticationMethod'), `only "PASSWORD" (a SASL password login, over TLS unless Tls is "none") is supported, got ${showValue(o.AuthenticationMethod)}`);
+  }
+  const user = nonEmpty(o.Username, at(p, 'Username'));
+  const m = /^([^@/\s]+)(?:@([^@/\s]+))?$/.exec(user);
+  if (m === null) throw new ConfigError(at(p, 'Username'), `expected "user" or "user@domain" (no resource, no spaces), got ${showValue(user)}`);
+  const userDomain = m[2];
+  let domain: string;
+  if (o.Domain !== undefined) {
+    domain = host(o.Domain, at(p, 'Domain')).toLowerCase();
+    if (userDomain !== undefined && userDomain.toLowerCase() !== domain) {
+      throw new ConfigError(at(p, 'Domain'), `${JSON.stringify(domain)} differs from the domain in Username ${JSON.stringify(user)}: give it in one place`);
+    }
+  } else if (userDomain !== undefined) {
+    domain = userDomain;
+  } else {
+    throw new ConfigError(at(p, 'Domain'), `missing: Username ${JSON.stringify(user)} has no @domain, so Domain must name the XMPP domain`);
+  }
+  const input: Record<string, unknown> = { jid: `${m[1] as string}@${domain}`, password: nonEmpty(o.Password, at(p, 'Password')) };
+  if (o.HostAddress !== undefined) input.host = host(o.HostAddress, at(p, 'HostAddress'));
+  if (o.Port !== undefined) {
+    // EdgeVPN's template writes the port as a string ("5222"): decimal digits are taken as well.
+    const raw = typeof o.Port === 'string' && /^\d{1,5}$/.test(o.Port) ? Number(o.Port) : o.Port;
+    input.port = int(raw, at(p, 'Port'), 1, 65535);
+  }
+  if (o.Tls !== undefined) input.tls = o.Tls;
+  if (o.CaFile !== undefined) input.caFile = path(o.CaFile, at(p, 'CaFile'), baseDir);
+  if (o.Sasl !== undefined) input.sasl = o.Sasl;
+  if (o.MucDomain !== undefined) input.mucDomain = o.MucDomain;
+  try {
+    return resolveSignalConfig(input, '');
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const mine = SIGNAL_PATHS[e.key.replace(/[.[].*$/, '')];
+    throw new ConfigError(mine === undefined ? p : at(p, mine), e.detail);
+  }
+}
+
+/**
+ * An ICE address as EdgeVPN writes it ("host:port", "host") or as a URL ("stun:host:port"): the URL.
+ * "stun:3478" is a host named stun, as EdgeVPN would read it.
+ */
+function iceUrl(entry: string, scheme: 'stun' | 'turn', path: string): string {
+  const m = /^(stuns?|turns?):/.exec(entry);
+  if (m === null || /^[^:]+:\d+$/.test(entry)) return `${scheme}:${entry}`;
+  const given = (m[1] as string).replace(/s$/, '');
+  if (given !== scheme) throw new ConfigError(path, `a ${given.toUpperCase()} URL in the ${scheme === 'stun' ? 'Stun' : 'Turn'} list: ${scheme === 'stun' ? 'TURN servers go in Turn, with User and Password' : 'STUN servers go in Stun'}`);
+  return entry;
+}
+
+const LINK_PATHS: Readonly<Record<string, string>> = {
+  portRangeBegin: 'PortRange.Begin',
+  portRangeEnd: 'PortRange.End',
+  bindAddress: 'BindAddress',
+  mtu: 'Mtu',
+  echoIntervalMs: 'EchoIntervalMs',
+  timeoutMs: 'TimeoutMs',
+  setupTimeoutMs: 'SetupTimeoutMs',
+  iceTransportPolicy: 'RelayOnly',
+};
+
+const TURN_FIELDS: Readonly<Record<string, string>> = { url: 'Address', username: 'User', credential: 'Password' };
+
+/**
+ * The LinkManager section: shapes checked here, values by link/config.ts (one set of rules for links),
+ * whose error paths are translated back into this file's keys.
+ */
+function resolveLink(v: unknown, p: string): TinCanConfig {
+  const o = object(v ?? {}, p, LINK_KEYS, 'LinkManager');
+  const iceServers: unknown[] = [];
+  /** Where each iceServers entry came from, for error paths. */
+  const sources: { path: string; turn: boolean }[] = [];
+  if (o.Stun !== undefined) {
+    check.list(o.Stun, at(p, 'Stun')).forEach((s, i) => {
+      const sp = at(at(p, 'Stun'), i);
+      iceServers.push(iceUrl(nonEmpty(s, sp), 'stun', sp));
+      sources.push({ path: sp, turn: false });
+    });
+  }
+  const turns = o.Turn === undefined ? [] : check.list(o.Turn, at(p, 'Turn'));
+  turns.forEach((t, i) => {
+    const tp = at(at(p, 'Turn'), i);
+    const to = object(t, tp, TURN_KEYS, 'a TURN server');
+    const address = nonEmpty(to.Address, at(tp, 'Address'));
+    iceServers.push({ url: iceUrl(address, 'turn', at(tp, 'Address')), username: nonEmpty(to.User, at(tp, 'User')), credential: nonEmpty(to.Password, at(tp, 'Password')) });
+    sources.push({ path: tp, turn: true });
+  });
+  const relayOnly = o.RelayOnly === undefined ? false : bool(o.RelayOnly, at(p, 'RelayOnly'));
+  if (relayOnly && turns.length === 0) throw new ConfigError(at(p, 'RelayOnly'), 'true needs a TURN server in Turn (no candidate could be gathered otherwise)');
+  const input: Record<string, unknown> = { iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' };
+  if (o.PortRange !== undefined) {
+    const rp = at(p, 'PortRange');
+    const r = object(o.PortRange, rp, ['Begin', 'End'], 'PortRange');
+    if (r.Begin === undefined) throw new ConfigError(at(rp, 'Begin'), 'missing');
+    if (r.End === undefined) throw new ConfigError(at(rp, 'End'), 'missing');
+    if (typeof r.Begin === 'number' && typeof r.End === 'number' && r.End < r.Begin) throw new ConfigError(at(rp, 'End'), `${r.End} is below Begin ${r.Begin}`);
+    input.portRangeBegin = r.Begin;
+    input.portRangeEnd = r.End;
+  }
+  if (o.Mtu !== undefined) input.mtu = o.Mtu;
+  if (o.BindAddress !== undefined) input.bindAddress = o.BindAddress;
+  if (o.EchoIntervalMs !== undefined) input.echoIntervalMs = o.EchoIntervalMs;
+  if (o.TimeoutMs !== undefined) input.timeoutMs = o.TimeoutMs;
+  if (o.SetupTimeoutMs !== undefined) input.setupTimeoutMs = o.SetupTimeoutMs;
+  const echo = o.EchoIntervalMs ?? LINK_DEFAULTS.echoIntervalMs;
+  const timeout = o.TimeoutMs ?? LINK_DEFAULTS.timeoutMs;
+  if (typeof echo === 'number' && typeof timeout === 'number' && Number.isInteger(echo) && Number.isInteger(timeout) && timeout <= echo) {
+    throw new ConfigError(at(p, 'TimeoutMs'), `${timeout} ms must be longer than EchoIntervalMs (${echo} ms): one late echo would end every link`);
+  }
+  try {
+    return resolveLinkConfig(input, '');
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ConfigError(linkPath(e.key, p, sources), e.detail);
+  }
+}
+
+/** A link/config.ts key path (relative: `mtu`, `iceServers[2].url`) as this file's key path. */
+function linkPath(key: string, p: string, sources: readonly { path: string; turn: boolean }[]): string {
+  const m = /^iceServers\[(\d+)\](?:\.(\w+))?/.exec(key);
+  if (m !== null) {
+    const src = sources[Number(m[1])];
+    if (src === undefined) return p;
+    const field = m[2] === undefined ? undefined : TURN_FIELDS[m[2]];
+    return src.turn ? at(src.path, field ?? 'Address') : src.path;
+  }
+  const mine = LINK_PATHS[key];
+  return mine === undefined ? p : `${p}.${mine}`;
+}
+
+/** A Linux interface name: 1 to 15 bytes, no slash, colon or white space, not "." or "..". */
+const IFNAME = /^(?!\.\.?$)[^/:\s]{1,15}$/;
+
+function resolveAppBridge(v: unknown, p: string, overlay: string, linkMtu: number): AppBridgeConfig {
+  const o = object(v ?? {}, p, BRIDGE_KEYS, 'AppBridge');
+  let name = `${DEFAULTS.tapPrefix}${overlay}`.slice(0, 15);
+  if (o.Name !== undefined) {
+    name = nonEmpty(o.Name, at(p, 'Name'));
+    if (Buffer.byteLength(name) > 15 || !IFNAME.test(name)) throw new ConfigError(at(p, 'Name'), `${showValue(name)} is not an interface name (1 to 15 bytes; no "/", ":" or spaces)`);
+  }
+  let ip4: string | undefined;
+  if (o.IP4 !== undefined) {
+    ip4 = check.text(o.IP4, at(p, 'IP4'));
+    if (!isIpv4(ip4)) throw new ConfigError(at(p, 'IP4'), `${showValue(ip4)} is not an IPv4 address (the prefix goes in PrefixLen)`);
+  }
+  const prefixLen = o.PrefixLen === undefined ? DEFAULTS.prefixLen : int(o.PrefixLen, at(p, 'PrefixLen'), 1, 32);
+  if (o.PrefixLen !== undefined && ip4 === undefined) throw new ConfigError(at(p, 'PrefixLen'), 'given without IP4');
+  // The TAP's MTU defaults to the links' own: a larger one would make the host send frames every link drops.
+  const mtu = o.MTU === undefined ? linkMtu : int(o.MTU, at(p, 'MTU'), MTU_MIN, MTU_MAX);
+  if (mtu > linkMtu) throw new ConfigError(at(p, 'MTU'), `${mtu} is larger than the links carry (LinkManager.Mtu ${linkMtu}): the links would drop the largest frames`);
+  return Object.freeze({ name, ip4, prefixLen, mtu });
+}
+
+/**
+ * Every mistake in a configuration, one per section at most (the first found in each): a file with a bad
+ * port and a bad address is fixed in one round. `key` and `detail` are the first one's; the message
+ * lists them all, one a line.
+ */
+export class NodeConfigError extends ConfigError {
+  constructor(readonly errors: readonly ConfigError[]) {
+    const first = errors[0] ?? new ConfigError('$', 'invalid');
+    super(first.key, first.detail, errors.map((e) => e.message).join('\n'));
+  }
+}
+
+/** Checks a node configuration (parsed JSON) and fills in the defaults; the result is frozen. */
+export function resolveNodeConfig(input: unknown, opts: ResolveOptions = {}): NodeConfig {
+  const baseDir = opts.baseDir ?? process.cwd();
+  const errors: ConfigError[] = [];
+  /** Runs one section's checks; a ConfigError is kept and the section's result is undefined. */
+  const section = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      errors.push(e);
+      return undefined;
+    }
+  };
+  let o: { readonly [k: string]: unknown };
+  try {
+    o = object(input, '$', TOP_KEYS, 'the node configuration');
+  } catch (e) {
+    if (e instanceof ConfigError) throw new NodeConfigError([e]);
+    throw e;
+  }
+  const id = section(() => (o.NodeId === undefined ? undefined : nodeId(o.NodeId, '$.NodeId')));
+  const overlay = section(() => {
+    const name = check.text(o.Overlay, '$.Overlay');
+    if (!OVERLAY.test(name)) throw new ConfigError('$.Overlay', `expected 1 to 32 letters, digits, "_" or "-", got ${showValue(name)}`);
+    return name;
+  });
+  const signal = section(() => {
+    if (o.Signal === undefined) throw new ConfigError('$.Signal', 'missing: the XMPP server and account are needed to find peers');
+    return resolveSignal(o.Signal, '$.Signal', baseDir);
+  });
+  const link = section(() => resolveLink(o.LinkManager, '$.LinkManager'));
+  // Without a valid overlay name or link MTU, the bridge's own keys are still checked, against stand-ins.
+  const appBridge = section(() => resolveAppBridge(o.AppBridge, '$.AppBridge', overlay ?? 'overlay', link?.mtu ?? MTU_MAX));
+  const peers = section(() => {
+    const list: string[] = [];
+    if (o.Peers === undefined) return list;
+    check.list(o.Peers, '$.Peers').forEach((v, i) => {
+      const pp = at('$.Peers', i);
+      const peer = nodeId(v, pp);
+      if (list.includes(peer)) throw new ConfigError(pp, `${peer} is listed twice`);
+      if (peer === id) throw new ConfigError(pp, `${peer} is this node's own NodeId`);
+      list.push(peer);
+    });
+    return list;
+  });
+  section(() => {
+    if (o.Controller === undefined) return;
+    const c = object(o.Controller, '$.Controller', ['FailMode'], 'Controller');
+    if (c.FailMode !== undefined && c.FailMode !== DEFAULTS.failMode) {
+      throw new ConfigError('$.Controller.FailMode', `only "standalone" for now (the datapath learns MACs itself; a controller arrives with the overlay issue), got ${showValue(c.FailMode)}`);
+    }
+  });
+  const level = section(() => (o.LogLevel === undefined ? DEFAULTS.logLevel : logLevel(o.LogLevel, '$.LogLevel')));
+  const stateDir = section(() => (o.StateDir === undefined ? DEFAULTS.stateDir : path(o.StateDir, '$.StateDir', baseDir)));
+  if (errors.length > 0 || overlay === undefined || signal === undefined || link === undefined || appBridge === undefined || peers === undefined || level === undefined || stateDir === undefined) {
+    throw new NodeConfigError(errors);
+  }
+  return Object.freeze({
+    nodeId: id,
+    overlay,
+    signal,
+    link,
+    appBridge,
+    peers: Object.freeze(peers),
+    controller: Object.freeze({ failMode: DEFAULTS.failMode }),
+    logLevel: level,
+    stateDir,
+  });
+}
+
+const MASK = '********';
+
+/** host:port, with an IPv6 host in brackets. */
+function hostPort(h: string, port: number): string {
+  return `${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/**
+ * The resolved configuration in the file's own shape and key names, every default filled in, for
+ * `--check-config` and logs. With `mask` (the default) passwords are replaced by asterisks. Without it,
+ * resolving the output again gives the same configuration.
+ */
+export function nodeConfigJson(c: NodeConfig, opts: { readonly mask?: boolean } = {}): Record<string, unknown> {
+  const secret = (s: string): string => ((opts.mask ?? true) ? MASK : s);
+  const l = c.link;
+  const linkManager: Record<string, unknown> = {
+    Stun: l.iceServers.filter((s) => s.kind === 'stun').map((s) => hostPort(s.host, s.port)),
+    Turn: l.iceServers.filter((s) => s.kind === 'turn').map((s) => ({ Address: hostPort(s.host, s.port), User: s.username, Password: secret(s.credential ?? '') })),
+    RelayOnly: l.iceTransportPolicy === 'relay',
+    ...(l.portRange ? { PortRange: { Begin: l.portRange.begin, End: l.portRange.end } } : {}),
+    ...(l.bindAddress !== undefined ? { BindAddress: l.bindAddress } : {}),
+    Mtu: l.mtu,
+    EchoIntervalMs: l.echoIntervalMs,
+    TimeoutMs: l.timeoutMs,
+    SetupTimeoutMs: l.setupTimeoutMs,
+  };
+  const s = c.signal;
+  return {
+    ...(c.nodeId !== undefined ? { NodeId: c.nodeId } : {}),
+    Overlay: c.overlay,
+    Signal: {
+      HostAddress: s.host,
+      Port: s.port,
+      Username: s.jid,
+      Password: secret(s.password),
+      Tls: s.tls,
+      ...(s.caFile !== undefined ? { CaFile: s.caFile } : {}),
+      Sasl: s.sasl,
+      MucDomain: s.mucDomain,
+    },
+    LinkManager: linkManager,
+    AppBridge: {
+      Name: c.appBridge.name,
+      ...(c.appBridge.ip4 !== undefined ? { IP4: c.appBridge.ip4, PrefixLen: c.appBridge.prefixLen } : {}),
+      MTU: c.appBridge.mtu,
+    },
+    Peers: [...c.peers],
+    Controller: { FailMode: c.controller.failMode },
+    LogLevel: c.logLevel,
+    StateDir: c.stateDir,
+  };
+}
+
+/**
+ * Reads and resolves a config file; relative paths in it are taken from its folder. A file that cannot
+ * be read or is not JSON is a ConfigError naming the file; a bad configuration, a NodeConfigError.
+ */
+export function loadNodeConfig(file: string): NodeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError('$', `${file} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return resolveNodeConfig(json, { baseDir: dirname(resolvePath(file)) });
+}

@@ -52,6 +52,7 @@ import {
 } from '../openflow/index.js';
 import { macToText } from '../base/addr.js';
 import { onShutdown, stopProcess } from '../base/shutdown.js';
+import { fileTail as tail, sleep } from '../scripts/daemon.js';
 import { FakeSwitch } from '../test/tools/fake-switch.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -578,18 +579,6 @@ interface Controller {
 }
 
 const children = new Set<ChildProcess>();
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function tail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
 
 /** True if nothing listens on 127.0.0.1:port (we can bind it). */
 function portFree(port: number): Promise<boolean> {

@@ -63,7 +63,7 @@ import {
 } from 'node-datachannel';
 import { macToText, parseMac } from '../base/addr.js';
 import { type Logger, nullLogger } from '../base/logger.js';
-import { type FrameBatch, type FramePort, type LinkState, type PortCounters, type PortEvents, checkPortName, fitsMtu } from '../switch/port.js';
+import { type CountingCounters, type FrameBatch, type FramePort, type LinkState, type PortCounters, type PortEvents, checkPortName, fitsMtu, zeroCounters } from '../switch/port.js';
 import { type NodeCert, normalizeFingerprint } from './cert.js';
 import { type TinCanConfig, resolveLinkConfig } from './config.js';
 import { LinkError } from './errors.js';
@@ -206,17 +206,6 @@ class ListBatch implements FrameBatch {
   }
 }
 
-interface MutableCounters {
-  rxPackets: number;
-  rxBytes: number;
-  rxDropped: number;
-  rxErrors: number;
-  txPackets: number;
-  txBytes: number;
-  txDropped: number;
-  txErrors: number;
-}
-
 export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
   readonly name: string;
   readonly hwAddr: string;
@@ -263,7 +252,7 @@ export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
   private rxSpare: Buffer[] = [];
   private rxScheduled: NodeJS.Immediate | undefined;
   private readonly batch = new ListBatch();
-  private readonly c: MutableCounters = { rxPackets: 0, rxBytes: 0, rxDropped: 0, rxErrors: 0, txPackets: 0, txBytes: 0, txDropped: 0, txErrors: 0 };
+  private readonly c: CountingCounters = zeroCounters();
   private rtpSent = 0;
   private rtpReceived = 0;
   private rtpGaps = 0;

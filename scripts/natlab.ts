@@ -25,17 +25,20 @@
  * stdin/stdout; the STUN binding request is 20 bytes written here, no library.
  *
  * Facts this relies on (checked on this machine, see /work/shared/RECIPES.md "A NAT lab for WebRTC"):
- * prosody hangs without listening when it runs as root, so it runs under setpriv as the prosody user;
- * coturn must deny private peers or, behind symmetric NATs, it tries a peer's private host candidate,
+ * prosody is scripts/prosody.ts's, the same server the loopback signaling tests run; coturn must deny private peers or, behind symmetric NATs, it tries a peer's private host candidate,
  * gets ENETUNREACH and drops the whole allocation.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { stopProcess } from '../base/shutdown.js';
+import { fileTail as tail, keepTail, stderrOf } from './daemon.js';
 import { Lab, inNs } from './netlab.js';
+import { type ProsodyAccount, type ProsodyServer, startProsodyServer } from './prosody.js';
+
+export type { ProsodyAccount };
 
 /** The public "internet": 203.0.113.0/24 (TEST-NET-3, RFC 5737), private to the lab's namespaces. */
 export const PUBLIC_PREFIX = '203.0.113';
@@ -104,11 +107,6 @@ export interface NatRouter {
   dropped(): DropCounts;
 }
 
-export interface ProsodyAccount {
-  readonly user: string;
-  readonly password: string;
-}
-
 export interface ProsodyOptions {
   readonly accounts: readonly ProsodyAccount[];
   /** XMPP domain of the one VirtualHost. Default 'natlab.test'. */
@@ -124,23 +122,8 @@ export interface ProsodyOptions {
   readonly startTimeoutMs?: number;
 }
 
-export interface Prosody {
-  readonly host: string;
-  readonly port: number;
-  readonly domain: string;
-  /** The multi-user chat component, conference.<domain> (link/signal.ts keeps one room per overlay there). */
-  readonly mucDomain: string;
-  /** The CA certificate (PEM) that signed the server's certificate, with `tls: true`. */
-  readonly caFile: string | undefined;
-  readonly configFile: string;
-  readonly logFile: string;
-  /** The running server's pid (undefined while stopped). */
-  readonly pid: number | undefined;
-  /** Stops it (SIGTERM, SIGKILL after 3 s) and waits until it has exited. Idempotent. */
-  stop(): Promise<void>;
-  /** stop(), then start again on the same config and data (accounts kept); resolves once it listens. */
-  restart(): Promise<void>;
-}
+/** The lab's prosody: scripts/prosody.ts's server, running in the public namespace. */
+export type Prosody = ProsodyServer;
 
 export interface CoturnOptions {
   /** Long-term credential user. Default 'natlab'. Letters, digits, . _ - only (it goes into a URL). */
@@ -219,61 +202,6 @@ const NET24_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/;
 /** Runs cmd in ns with input on its stdin (nft -f -). */
 function inNsInput(ns: string, input: string, ...cmd: string[]): string {
   return execFileSync('ip', ['netns', 'exec', ns, ...cmd], { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
-}
-
-/** The stderr text of a failed execFileSync, for error messages. */
-function stderrOf(e: unknown): string {
-  if (e !== null && typeof e === 'object' && 'stderr' in e) {
-    const s = (e as { stderr: unknown }).stderr;
-    if (Buffer.isBuffer(s)) return s.toString().trim();
-    if (typeof s === 'string') return s.trim();
-  }
-  return e instanceof Error ? e.message : String(e);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** The last lines of a file, for errors that say why a daemon did not come up. */
-function tail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/** Keeps the last few KB a child writes on a pipe (an unread pipe would block it once full). */
-function keepTail(stream: NodeJS.ReadableStream | null, limit = 4096): () => string {
-  let text = '';
-  stream?.on('data', (d: Buffer) => {
-    text = (text + d.toString()).slice(-limit);
-  });
-  return () => text.trim();
-}
-
-function uidGid(user: string): { uid: number; gid: number } {
-  const out = execFileSync('id', [user], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-  const uid = /uid=(\d+)/.exec(out)?.[1];
-  const gid = /gid=(\d+)/.exec(out)?.[1];
-  if (uid === undefined || gid === undefined) throw new NatLabError(`cannot read uid/gid of user ${user} from "${out.trim()}"`);
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
-function chownTree(path: string, uid: number, gid: number): void {
-  chownSync(path, uid, gid);
-  for (const e of readdirSync(path, { withFileTypes: true })) {
-    const p = join(path, e.name);
-    if (e.isDirectory()) chownTree(p, uid, gid);
-    else chownSync(p, uid, gid);
-  }
-}
-
-/** Whether pid has a TCP socket listening on host:port inside ns (ss -p names the owning pids). */
-function tcpListening(ns: string, host: string, port: number, pid: number): boolean {
-  const out = inNs(ns, 'ss', '-Hltnp', 'src', `${host}:${port}`);
-  return out.includes(`pid=${pid},`);
 }
 
 /**
@@ -496,158 +424,22 @@ async function stopDaemon(p: ChildProcess | undefined): Promise<void> {
   if (p) await stopProcess(p, 3000);
 }
 
-/** Polls until ready() holds; fails at once when the process exits, or after ms, with a log tail. */
-async function waitReady(what: string, proc: ChildProcess, ready: () => boolean | Promise<boolean>, ms: number, why: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new NatLabError(`${what} exited (${proc.exitCode ?? proc.signalCode}) before it was ready: ${why()}`);
-    if (await ready()) return;
-    if (Date.now() > deadline) throw new NatLabError(`${what} not ready after ${ms} ms: ${why()}`);
-    await sleep(100);
-  }
-}
-
 /**
- * A CA (in caDir) and a server certificate for domain and ip signed by it (in certDir, named as prosody
- * looks for them), openssl, EC P-256, valid 2 days. The CA stays out of certDir, which prosody indexes.
- */
-function makeCerts(caDir: string, dir: string, domain: string, ip: string): { caFile: string; certFile: string; keyFile: string } {
-  const caKey = join(caDir, 'ca.key');
-  const caFile = join(caDir, 'ca.crt');
-  const keyFile = join(dir, `${domain}.key`);
-  const certFile = join(dir, `${domain}.crt`);
-  const ossl = (...args: string[]): void => {
-    try {
-      execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (e) {
-      throw new NatLabError(`openssl ${args[0]} failed: ${stderrOf(e)}`);
-    }
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'];
-  ossl('req', '-x509', ...ec, '-keyout', caKey, '-out', caFile, '-subj', '/CN=tinflow natlab CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  // OpenSSL 3's `req -x509 -CA` signs with the CA directly: no CSR file, no extension file.
-  ossl('req', '-x509', ...ec, '-CA', caFile, '-CAkey', caKey, '-keyout', keyFile, '-out', certFile, '-subj', `/CN=${domain}`, '-addext', `subjectAltName=DNS:${domain},IP:${ip}`, '-addext', 'basicConstraints=CA:FALSE', '-addext', 'extendedKeyUsage=serverAuth');
-  return { caFile, certFile, keyFile };
-}
-
-function luaString(s: string): string {
-  return JSON.stringify(s); // a JSON string of printable ASCII is a valid Lua string literal
-}
-
-/**
- * prosody on SERVICE_ADDR in the public namespace, with its own config, data, log and pid file in a
- * temp folder owned by the prosody user, the accounts registered, running as the prosody user.
+ * prosody on SERVICE_ADDR in the public namespace (scripts/prosody.ts), its folder a lab temp folder,
+ * the process tracked by the lab.
  */
 export async function startProsody(nat: NatLab, opts: ProsodyOptions): Promise<Prosody> {
-  const domain = opts.domain ?? 'natlab.test';
-  const port = opts.port ?? 5222;
-  const tls = opts.tls ?? false;
-  const timeout = opts.startTimeoutMs ?? 15000;
-  if (!/^[a-z0-9.-]+$/.test(domain)) throw new NatLabError(`prosody domain "${domain}": lowercase letters, digits, dots and dashes only`);
-  for (const a of opts.accounts) {
-    if (!/^[a-z0-9._-]+$/.test(a.user)) throw new NatLabError(`prosody account "${a.user}": lowercase letters, digits, . _ - only`);
-    if (a.password === '' || /[\s'"\\]/.test(a.password)) throw new NatLabError(`prosody account ${a.user}: password must be non-empty, without spaces, quotes or backslashes`);
-  }
-  const host = nat.pub.addr;
-  const dir = nat.lab.tempDir('prosody');
-  const dataDir = join(dir, 'data');
-  const certDir = join(dir, 'certs'); // empty unless tls: prosody then offers no STARTTLS
-  mkdirSync(dataDir);
-  mkdirSync(certDir);
-  if (tls) mkdirSync(join(dir, 'ca'));
-  const certs = tls ? makeCerts(join(dir, 'ca'), certDir, domain, host) : undefined;
-  const configFile = join(dir, 'prosody.cfg.lua');
-  const logFile = join(dir, 'prosody.log');
-  const q = luaString;
-  const config = [
-    '-- written by tinflow scripts/natlab.ts for one lab run',
-    `pidfile = ${q(join(dir, 'prosody.pid'))}`,
-    `data_path = ${q(dataDir)}`,
-    `log = { info = ${q(logFile)} }`,
-    `certificates = ${q(certDir)}`,
-    `interfaces = { ${q(host)} }`,
-    `c2s_interfaces = { ${q(host)} }`,
-    `c2s_ports = { ${port} }`,
-    'c2s_direct_tls_ports = { }',
-    's2s_ports = { }',
-    'http_ports = { }',
-    'https_ports = { }',
-    'component_ports = { }',
-    `c2s_require_encryption = ${tls}`,
-    's2s_require_encryption = false',
-    'allow_unencrypted_plain_auth = true',
-    'allow_registration = false',
-    'authentication = "internal_hashed"',
-    'storage = "internal"',
-    // presence, message and iq are loaded by prosody itself; roster for presence subscriptions,
-    // saslauth for login, disco and ping because clients probe them; tls for STARTTLS when asked.
-    `modules_enabled = { "roster", "saslauth", "disco", "ping"${tls ? ', "tls"' : ''} }`,
-    // posix: it refuses/hangs unless started its way (it runs under setpriv instead); s2s: a lab talks
-    // to no other server; limits: rate limits would skew benchmarks.
-    `modules_disabled = { "s2s", "posix", "limits"${tls ? '' : ', "tls"'} }`,
-    tls && certs ? `ssl = { certificate = ${q(certs.certFile)}, key = ${q(certs.keyFile)} }` : '',
-    '',
-    `VirtualHost ${q(domain)}`,
-    '',
-    // Rooms for the overlays' signaling (link/signal.ts), with prosody's defaults.
-    `Component ${q(`conference.${domain}`)} "muc"`,
-    '',
-  ].join('\n');
-  writeFileSync(configFile, config);
-  const { uid, gid } = uidGid('prosody');
-  chownTree(dir, uid, gid);
-
-  const asProsody = ['--reuid=prosody', '--regid=prosody', '--init-groups'];
-  for (const a of opts.accounts) {
-    try {
-      execFileSync('setpriv', [...asProsody, 'prosodyctl', '--config', configFile, 'register', a.user, domain, a.password], { stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (e) {
-      throw new NatLabError(`prosodyctl register ${a.user}@${domain} failed: ${stderrOf(e)}`);
-    }
-  }
-
-  let proc: ChildProcess | undefined;
-  const start = async (): Promise<void> => {
-    const p = nat.lab.spawnIn(nat.pub.ns, 'setpriv', [...asProsody, 'prosody', '--config', configFile, '-F'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc = p;
-    const out = keepTail(p.stdout);
-    const err = keepTail(p.stderr);
-    const why = (): string => `log ${logFile}:\n${tail(logFile)}\n${out()}\n${err()}`;
-    await waitReady(
-      `prosody on ${host}:${port}`,
-      p,
-      () => {
-        // prosody logs a port it could not open and carries on without it: fail fast instead of waiting
-        if (/Failed to open server port/.test(tail(logFile, 50))) throw new NatLabError(`prosody could not open ${host}:${port}: ${why()}`);
-        return p.pid !== undefined && tcpListening(nat.pub.ns, host, port, p.pid);
-      },
-      timeout,
-      why,
-    ).catch(async (e: unknown) => {
-      await stopDaemon(p);
-      throw e;
-    });
-  };
-  await start();
-  return {
-    host,
-    port,
-    domain,
-    mucDomain: `conference.${domain}`,
-    caFile: certs?.caFile,
-    configFile,
-    logFile,
-    get pid() {
-      return proc && proc.exitCode === null && proc.signalCode === null ? proc.pid : undefined;
-    },
-    stop: async () => {
-      await stopDaemon(proc);
-    },
-    restart: async () => {
-      await stopDaemon(proc);
-      await start();
-    },
-  };
+  return startProsodyServer({
+    dir: nat.lab.tempDir('prosody'),
+    host: nat.pub.addr,
+    port: opts.port ?? 5222,
+    domain: opts.domain ?? 'natlab.test',
+    accounts: opts.accounts,
+    tls: opts.tls ?? false,
+    ns: nat.pub.ns,
+    spawn: (cmd, args, o) => nat.lab.spawnIn(nat.pub.ns, cmd, args, o),
+    ...(opts.startTimeoutMs === undefined ? {} : { startTimeoutMs: opts.startTimeoutMs }),
+  });
 }
 
 /**

@@ -26,7 +26,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { OffloadError, VNET, ZERO_VNET_HDR, isPlainHeader, toPlainFrames } from './offload.js';
-import { type FrameBatch, type FramePort, type LinkState, type PortCounters, type PortEvents, checkPortName, fitsMtu } from './port.js';
+import { type CountingCounters, type FrameBatch, type FramePort, type LinkState, type PortCounters, type PortEvents, checkPortName, fitsMtu, zeroCounters } from './port.js';
 
 export interface MemoryPortOptions {
   /** 1 to 15 bytes (default mem1, mem2, ...). */
@@ -51,17 +51,6 @@ export interface SentFrame {
   readonly hdr: Buffer | undefined;
 }
 
-interface MutableCounters {
-  rxPackets: number;
-  rxBytes: number;
-  rxDropped: number;
-  rxErrors: number;
-  txPackets: number;
-  txBytes: number;
-  txDropped: number;
-  txErrors: number;
-}
-
 /** Frames per batch a wire delivers (a native port reads up to 64 per wake-up). */
 const WIRE_BATCH = 64;
 const DEFAULT_TX_QUEUE = 4096;
@@ -83,9 +72,7 @@ export class MemoryPort extends EventEmitter<PortEvents> implements FramePort {
   private readonly scribble: boolean;
   private handler: ((batch: FrameBatch) => void) | undefined;
   private link: LinkState = { up: true, carrier: true };
-  private readonly c: MutableCounters = {
-    rxPackets: 0, rxBytes: 0, rxDropped: 0, rxErrors: 0, txPackets: 0, txBytes: 0, txDropped: 0, txErrors: 0,
-  };
+  private readonly c: CountingCounters = zeroCounters();
   private isClosed = false;
   /** The other end, while wired. */
   private peer: MemoryPort | undefined;

@@ -93,6 +93,11 @@ function mixWords(h: number, key: FlowKey, words: readonly number[]): number {
   return h;
 }
 
+/** Mixes the two ends of a conversation in an order that does not depend on direction: the lower first. */
+function mixEnds(h: number, key: FlowKey, a: readonly number[], b: readonly number[]): number {
+  return sortsFirst(key, a, b) ? mixWords(mixWords(h, key, a), key, b) : mixWords(mixWords(h, key, b), key, a);
+}
+
 /** The words hashed per key, for murmur3's length step. */
 const HASHED_WORDS = SRC_END.length + DST_END.length + ETH_SRC.length + ETH_DST.length + SHARED.length;
 
@@ -120,20 +125,8 @@ const HASHED_WORDS = SRC_END.length + DST_END.length + ETH_SRC.length + ETH_DST.
  */
 export function flowHash(key: FlowKey): number {
   let h = 0x9747b28c;
-  if (sortsFirst(key, SRC_END, DST_END)) {
-    h = mixWords(h, key, SRC_END);
-    h = mixWords(h, key, DST_END);
-  } else {
-    h = mixWords(h, key, DST_END);
-    h = mixWords(h, key, SRC_END);
-  }
-  if (sortsFirst(key, ETH_SRC, ETH_DST)) {
-    h = mixWords(h, key, ETH_SRC);
-    h = mixWords(h, key, ETH_DST);
-  } else {
-    h = mixWords(h, key, ETH_DST);
-    h = mixWords(h, key, ETH_SRC);
-  }
+  h = mixEnds(h, key, SRC_END, DST_END);
+  h = mixEnds(h, key, ETH_SRC, ETH_DST);
   h = mixWords(h, key, SHARED);
   // murmur3's finaliser (fmix32) after the length
   h ^= HASHED_WORDS * 4;

@@ -58,6 +58,14 @@ export interface PortCounters {
   readonly txErrors: number;
 }
 
+/** The counters as a port keeps them while it counts (it hands out copies as PortCounters). */
+export type CountingCounters = { -readonly [K in keyof PortCounters]: PortCounters[K] };
+
+/** All counters at zero, for a new port. */
+export function zeroCounters(): CountingCounters {
+  return { rxPackets: 0, rxBytes: 0, rxDropped: 0, rxErrors: 0, txPackets: 0, txBytes: 0, txDropped: 0, txErrors: 0 };
+}
+
 export interface LinkState {
   /** Administratively up (IFF_UP). */
   readonly up: boolean;

@@ -22,6 +22,7 @@ import {
   portNameFor,
   transition,
 } from '../../link/handshake.js';
+import { rng } from '../helpers/rng.js';
 
 const A = '0a'.repeat(16);
 const B = '0b'.repeat(16);
@@ -190,18 +191,6 @@ describe('transition table', () => {
 });
 
 // ---- simulated pairs ------------------------------------------------------------------------------------
-
-/** mulberry32: a small seeded generator, so a failing run can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const hexId = (r: () => number): string => Array.from({ length: 32 }, () => Math.floor(r() * 16).toString(16)).join('');
 

@@ -12,12 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FrameBatch, FramePort } from '../../switch/port.js';
 import { type NodeCert, generateNodeCert } from '../../link/cert.js';
 import { LinkManager, type SignalingLike } from '../../link/manager.js';
-import { resolveSignalConfig } from '../../link/signal-config.js';
 import { XmppCircle } from '../../link/signal.js';
 import { cleanupWebRtc } from '../../link/tincan.js';
 import { waitFor } from '../helpers/wait.js';
 import { LOOPBACK, UP_MS, frameOf } from './pair.js';
-import { type TestProsody, hasProsody, startTestProsody } from './signal-prosody.js';
+import { type TestProsody, hasProsody, startTestProsody, testSignalConfig } from './signal-prosody.js';
 
 /** The type-level test: an XmppCircle is what the manager's `signal` option asks for. */
 export function asSignaling(c: XmppCircle): SignalingLike {
@@ -47,18 +46,7 @@ describe.skipIf(!hasProsody)('the link manager over a real prosody', () => {
   });
 
   function circle(user: string, nodeId: string): XmppCircle {
-    const config = resolveSignalConfig({
-      jid: `${user}@${prosody.domain}`,
-      password: pw(user),
-      host: prosody.host,
-      port: prosody.port,
-      tls: 'none',
-      sasl: 'plain',
-      minBackoffMs: 200,
-      maxBackoffMs: 1000,
-      connectTimeoutMs: 5000,
-    });
-    const c = new XmppCircle({ nodeId, overlayId: OVERLAY, config });
+    const c = new XmppCircle({ nodeId, overlayId: OVERLAY, config: testSignalConfig(prosody, user, pw(user)) });
     circles.push(c);
     return c;
   }

@@ -10,11 +10,10 @@ import { type Client, client, xml } from '@xmpp/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scheduler } from '../../base/redial.js';
 import { LinkError } from '../../link/errors.js';
-import { resolveSignalConfig } from '../../link/signal-config.js';
 import { XmppCircle } from '../../link/signal.js';
 import { NS_MUC, NS_SIGNAL } from '../../link/stanzas.js';
 import { waitFor } from '../helpers/wait.js';
-import { type TestProsody, hasProsody, startTestProsody } from './signal-prosody.js';
+import { type TestProsody, hasProsody, startTestProsody, testSignalConfig } from './signal-prosody.js';
 
 const OVERLAY = 'Ovl1';
 const ROOM_LOCAL = 'ovl1';
@@ -58,19 +57,7 @@ describe.skipIf(!hasProsody)('signaling over a real prosody', () => {
   const detail = (): string => prosody.logTail(20);
 
   function circle(user: string, nodeId: string, extra: Record<string, unknown> = {}, opts: { scheduler?: Scheduler } = {}): XmppCircle {
-    const config = resolveSignalConfig({
-      jid: `${user}@${prosody.domain}`,
-      password: pw(user),
-      host: prosody.host,
-      port: prosody.port,
-      tls: 'none',
-      sasl: 'plain',
-      minBackoffMs: 200,
-      maxBackoffMs: 1000,
-      connectTimeoutMs: 5000,
-      ...extra,
-    });
-    const c = new XmppCircle({ nodeId, overlayId: OVERLAY, config, ...opts });
+    const c = new XmppCircle({ nodeId, overlayId: OVERLAY, config: testSignalConfig(prosody, user, pw(user), extra), ...opts });
     circles.push(c);
     return c;
   }

@@ -7,6 +7,7 @@ import { OFPCodecError } from '../../openflow/errors.js';
 import { asArray, asObject, isObject, parseJson, stringifyJson } from '../../openflow/json.js';
 import type { Json } from '../../openflow/json.js';
 import { decodeRyuPacket, encodeRyuPacket } from '../../openflow/ryu-packet.js';
+import { sameBytes } from '../helpers/bytes.js';
 
 const VECTORS = new URL('../../../shared/ryu-of13/', import.meta.url);
 const PYTHON = '/usr/bin/python3'; // Debian's python, the one with os_ken
@@ -40,14 +41,6 @@ function osken(decode: readonly string[], encode: readonly Json[]): { decoded: r
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-/** Hex of both, prefixed by the first differing byte offset, so a failure says where. */
-function sameBytes(actual: Buffer, expected: Buffer): void {
-  let i = 0;
-  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
-  const at = i === actual.length && i === expected.length ? 'equal' : `first difference at byte ${i}`;
-  expect(`${at}: ${hex(actual)}`).toBe(`equal: ${hex(expected)}`);
-}
 
 /** A copy of `j` in which `edit[name]` has changed the body of every protocol element called `name`. */
 function editProtocols(j: Json, edit: Record<string, (body: Record<string, Json>) => void>): Json {

@@ -1,66 +1,15 @@
 /**
- * Software offloads (switch/portio/src/gso.c) on frames built here: checksum completion and the cutting
+ * Software offloads (switch/portio/src/gso.c) on frames built by ../switch/offload-frames.ts: checksum completion and the cutting
  * of GSO super-frames (TCP over IPv4 and IPv6, UDP segmentation, IPv4 UDP fragmentation). Each output
  * frame is checked as a receiver would: lengths, IP and L4 checksums, sequence numbers, and the payload
  * put back together.
  */
 import { describe, expect, it } from 'vitest';
 import { toPlainFrames } from '../../switch/portio/index.js';
+import { type Built, pseudo, sum16, superFrame as buildSuperFrame } from '../switch/offload-frames.js';
 
-function sum16(b: Buffer, start: number, end: number, init = 0): number {
-  let s = init;
-  for (let i = start; i + 1 < end; i += 2) s += b.readUInt16BE(i);
-  if ((end - start) % 2) s += (b[end - 1] as number) << 8;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s;
-}
-
-function pseudo(f: Buffer, l3: number, v6: boolean, proto: number, l4len: number): number {
-  const s = v6 ? sum16(f, l3 + 8, l3 + 40) : sum16(f, l3 + 12, l3 + 20);
-  return s + proto + (l4len >>> 16) + (l4len & 0xffff);
-}
-
-/** A super-frame: Ethernet + IPv4/IPv6 + TCP/UDP + payload, L4 checksum field holding the pseudo sum. */
-function superFrame(v6: boolean, proto: 6 | 17, payload: Buffer): { frame: Buffer; l3: number; l4: number; hl: number } {
-  const l3 = 14;
-  const ipLen = v6 ? 40 : 20;
-  const l4 = l3 + ipLen;
-  const l4h = proto === 6 ? 20 : 8;
-  const hl = l4 + l4h;
-  const f = Buffer.alloc(hl + payload.length);
-  Buffer.from('020000000002020000000001', 'hex').copy(f, 0);
-  f.writeUInt16BE(v6 ? 0x86dd : 0x0800, 12);
-  if (v6) {
-    f.writeUInt32BE(0x60000000, l3);
-    f.writeUInt16BE(f.length - l3 - 40, l3 + 4);
-    f[l3 + 6] = proto;
-    f[l3 + 7] = 64;
-    Buffer.from('fd000000000000000000000000000001fd000000000000000000000000000002', 'hex').copy(f, l3 + 8);
-  } else {
-    f[l3] = 0x45;
-    f.writeUInt16BE(f.length - l3, l3 + 2);
-    f.writeUInt16BE(0x1234, l3 + 4);
-    f[l3 + 8] = 64;
-    f[l3 + 9] = proto;
-    Buffer.from('0a0000010a000002', 'hex').copy(f, l3 + 12);
-    f.writeUInt16BE(~sum16(f, l3, l3 + 20) & 0xffff, l3 + 10);
-  }
-  f.writeUInt16BE(40000, l4);
-  f.writeUInt16BE(80, l4 + 2);
-  if (proto === 6) {
-    f.writeUInt32BE(0xfffff000, l4 + 4); // sequence wraps during the cut
-    f[l4 + 12] = 0x50;
-    f[l4 + 13] = 0x19; // FIN PSH ACK
-  } else {
-    f.writeUInt16BE(f.length - l4, l4 + 4);
-  }
-  payload.copy(f, hl);
-  const csumAt = l4 + (proto === 6 ? 16 : 6);
-  let p = pseudo(f, l3, v6, proto, f.length - l4);
-  while (p > 0xffff) p = (p & 0xffff) + (p >>> 16);
-  f.writeUInt16BE(p, csumAt);
-  return { frame: f, l3, l4, hl };
-}
+/** A super-frame as gso.c gets it: no VLAN or options, DF set, FIN PSH ACK, the sequence wrapping during the cut. */
+const superFrame = (v6: boolean, proto: 6 | 17, payload: Buffer): Built => buildSuperFrame({ v6, proto, payload, tcpFlags: 0x19 });
 
 function hdr(flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): Buffer {
   const h = Buffer.alloc(10);

@@ -23,19 +23,12 @@ import { FIELD_SLOTS } from '../../switch/key.js';
 import { Packet } from '../../switch/pipeline-packet.js';
 
 import { v4, sum16, csum, crc32c, L4, tcp, udp, sctp, icmp4, icmp6, nd, ipv4, ipv6, arp, lse, itag, DST, SRC, eth } from './frames.js';
+import { sameBytes } from '../helpers/bytes.js';
 
 // ---- key ⇄ field records ----------------------------------------------------------------------------
 // ---- helpers ------------------------------------------------------------------------------------------
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-/** Hex of both, prefixed by the first differing byte offset, so a failure says where. */
-function sameBytes(actual: Buffer, expected: Buffer): void {
-  let i = 0;
-  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
-  const at = i === actual.length && i === expected.length ? 'equal' : `first difference at byte ${i}`;
-  expect(`${at}: ${hex(actual)}`).toBe(`equal: ${hex(expected)}`);
-}
 
 const setField = (field: string, value: OxmValue): Action => ({ kind: 'OFPActionSetField', field: { field, value } });
 

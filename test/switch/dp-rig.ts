@@ -1,8 +1,10 @@
 /**
- * A small rig for datapath tests kept apart from pipeline.test.ts: a real Datapath (four tables) over
- * in-memory ports 1–3 (switch/memory-port.ts), requests handled as the channel would hand them over, frames in and
- * the frames each port sent out. Message builders take only what a test varies.
+ * A small rig for datapath tests kept apart from pipeline.test.ts: a real Datapath (four tables by
+ * default) over in-memory ports (1–3 by default, switch/memory-port.ts), requests handled as the channel
+ * would hand them over, frames in and the frames each port sent out. Message builders take only what a
+ * test varies; the match and push/pop shorthands several tests share are here too.
  */
+import { afterEach } from 'vitest';
 import {
   type Action,
   type Bucket,
@@ -40,18 +42,36 @@ export const apply = (...actions: Action[]): Instruction => ({ kind: 'OFPInstruc
 export const write = (...actions: Action[]): Instruction => ({ kind: 'OFPInstructionActions', type: OFPIT.WRITE_ACTIONS, actions });
 export const goto = (table_id: number): Instruction => ({ kind: 'OFPInstructionGotoTable', table_id });
 
+export const IP = m('eth_type', 0x0800);
+export const IP6 = m('eth_type', 0x86dd);
+export const MPLS = m('eth_type', 0x8847);
+export const PBB = m('eth_type', 0x88e7);
+
+export const pushVlan: Action = { kind: 'OFPActionPushVlan', ethertype: 0x8100 };
+export const popVlan: Action = { kind: 'OFPActionPopVlan' };
+export const pushMpls: Action = { kind: 'OFPActionPushMpls', ethertype: 0x8847 };
+export const popMpls = (ethertype: number): Action => ({ kind: 'OFPActionPopMpls', ethertype });
+export const pushPbb: Action = { kind: 'OFPActionPushPbb', ethertype: 0x88e7 };
+export const popPbb: Action = { kind: 'OFPActionPopPbb' };
+
 export interface FlowArgs {
   readonly table?: number;
   readonly match?: Match;
   readonly ins: readonly Instruction[];
   readonly command?: number;
+  /** Default 0x8000. */
+  readonly priority?: number;
+  readonly idle?: number;
+  readonly hard?: number;
+  readonly cookie?: bigint;
+  readonly flags?: number;
 }
 
 export function flowMod(f: FlowArgs): MessageOf<'OFPFlowMod'> {
   return {
-    type: 'OFPFlowMod', xid: xidSeq++, cookie: 0n, cookie_mask: 0n, table_id: f.table ?? 0, command: f.command ?? OFPFC.ADD,
-    idle_timeout: 0, hard_timeout: 0, priority: 0x8000, buffer_id: OFP_NO_BUFFER, out_port: OFPP.ANY, out_group: OFPG.ANY,
-    flags: 0, match: f.match ?? [], instructions: f.ins,
+    type: 'OFPFlowMod', xid: xidSeq++, cookie: f.cookie ?? 0n, cookie_mask: 0n, table_id: f.table ?? 0, command: f.command ?? OFPFC.ADD,
+    idle_timeout: f.idle ?? 0, hard_timeout: f.hard ?? 0, priority: f.priority ?? 0x8000, buffer_id: OFP_NO_BUFFER, out_port: OFPP.ANY,
+    out_group: OFPG.ANY, flags: f.flags ?? 0, match: f.match ?? [], instructions: f.ins,
   };
 }
 
@@ -67,17 +87,31 @@ export function packetOut(data: Buffer, actions: readonly Action[]): MessageOf<'
 /** The error a request was refused with, or 'accepted'. */
 export type Outcome = { readonly errType: number; readonly code: number } | 'accepted';
 
+export interface DpRigOptions {
+  /** Port numbers (default 1, 2, 3). */
+  readonly ports?: readonly number[];
+  /** Default 4. */
+  readonly tables?: number;
+}
+
 export class DpRig {
-  readonly dp = new Datapath({ name: 'dp-rig', dpid: 0x42n, tables: 4, failMode: 'secure', log: LOG, now: () => 1_000_000 });
+  readonly dp: Datapath;
   readonly ports = new Map<number, MemoryPort>();
 
-  constructor() {
+  constructor(opts: DpRigOptions = {}) {
+    this.dp = new Datapath({ name: 'dp-rig', dpid: 0x42n, tables: opts.tables ?? 4, failMode: 'secure', log: LOG, now: () => 1_000_000 });
     this.dp.attach({ connected: 1, sendAsync: () => 1 });
-    for (const no of [1, 2, 3]) {
+    for (const no of opts.ports ?? [1, 2, 3]) {
       const p = new MemoryPort({ name: `p${no}` });
       this.dp.addPort(p, no);
       this.ports.set(no, p);
     }
+  }
+
+  port(no: number): MemoryPort {
+    const p = this.ports.get(no);
+    if (p === undefined) throw new Error(`dp-rig: no port ${no}`);
+    return p;
   }
 
   req(msg: OFPMessage): OFPMessage[] {
@@ -125,4 +159,20 @@ export class DpRig {
   stop(): void {
     this.dp.stop();
   }
+}
+
+/**
+ * Call at the top of a test file: a factory of rigs, each stopped after the test that made it (a
+ * datapath left running keeps its timers).
+ */
+export function useRigs(): (opts?: DpRigOptions) => DpRig {
+  const rigs: DpRig[] = [];
+  afterEach(() => {
+    for (const r of rigs.splice(0)) r.stop();
+  });
+  return (opts) => {
+    const r = new DpRig(opts);
+    rigs.push(r);
+    return r;
+  };
 }

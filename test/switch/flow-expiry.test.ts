@@ -8,11 +8,12 @@
  * 1.0 s), and a switch without timed flows keeps no timer at all.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Match, type MessageOf, type OFPMessage, OFPFC, OFPFF, OFPG, OFPIT, OFPP, OFPRR, OFP_NO_BUFFER } from '../../openflow/index.js';
+import { type Match, type MessageOf, type OFPMessage, OFPFC, OFPFF, OFPRR } from '../../openflow/index.js';
 import { type Logger, nullLogger } from '../../base/logger.js';
 import type { AsyncKind, ControllerConnection } from '../../switch/channel.js';
 import { type AsyncSink, Datapath } from '../../switch/datapath.js';
 import { MemoryPort } from '../../switch/memory-port.js';
+import { apply, m, out, flowMod as rigFlowMod } from './dp-rig.js';
 import { eth, ipv4, udp } from './frames.js';
 
 const LOG: Logger = nullLogger;
@@ -40,13 +41,9 @@ interface FlowOpts {
   readonly command?: number;
 }
 
+/** in_port=1 → output 2 at priority 100, asking for flow-removed. */
 function flowMod(o: FlowOpts): MessageOf<'OFPFlowMod'> {
-  return {
-    type: 'OFPFlowMod', xid: 1, cookie: o.cookie ?? 0n, cookie_mask: 0n, table_id: 0, command: o.command ?? OFPFC.ADD,
-    idle_timeout: o.idle ?? 0, hard_timeout: o.hard ?? 0, priority: 100, buffer_id: OFP_NO_BUFFER, out_port: OFPP.ANY,
-    out_group: OFPG.ANY, flags: OFPFF.SEND_FLOW_REM, match: o.match ?? [{ field: 'in_port', value: 1 }],
-    instructions: [{ kind: 'OFPInstructionActions', type: OFPIT.APPLY_ACTIONS, actions: [{ kind: 'OFPActionOutput', port: 2, max_len: 0 }] }],
-  };
+  return rigFlowMod({ ...o, priority: 100, flags: OFPFF.SEND_FLOW_REM, match: o.match ?? [m('in_port', 1)], ins: [apply(out(2))] });
 }
 
 const FRAME = eth(0x0800, ipv4({}, udp(1000, 2000)));

@@ -5,48 +5,16 @@
 // share; these tests allow 2 % (absolute) over 20,000 flows, where the binomial spread is about 0.35 %.
 // They also pin what a flow hash owes the traffic beyond an even spread: a connection keeps its bucket
 // when its DSCP or ECN bits change or it enters by another port, and both directions take the same one.
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type Action,
-  type Bucket,
-  type MessageOf,
-  type OFPMessage,
-  OFPCR_ROLE,
-  OFPFC,
-  OFPG,
-  OFPGC,
-  OFPGT,
-  OFPIT,
-  OFPP,
-  OFP_NO_BUFFER,
-} from '../../openflow/index.js';
-import { type Logger, nullLogger } from '../../base/logger.js';
-import type { ControllerConnection } from '../../switch/channel.js';
-import { type AsyncSink, Datapath } from '../../switch/datapath.js';
-import { MemoryPort } from '../../switch/memory-port.js';
+import { describe, expect, it } from 'vitest';
+import { type Bucket, OFPG, OFPGC, OFPGT, OFPP } from '../../openflow/index.js';
+import { rngU32 as rng } from '../helpers/rng.js';
+import type { MemoryPort } from '../../switch/memory-port.js';
+import { DpRig, apply, out, useRigs } from './dp-rig.js';
 import { type L4, arp, eth, ipv4, ipv6, tcp, udp } from './frames.js';
-
-const CONN: ControllerConnection = { id: 'test', role: OFPCR_ROLE.EQUAL, send: () => undefined };
-const LOG: Logger = nullLogger;
-const SINK: AsyncSink = { connected: 1, sendAsync: () => 1 };
 
 /** Frames enter by these ports; the group's buckets output to OUT_PORTS (one bucket each, in order). */
 const IN_PORTS = [1, 6] as const;
 const OUT_PORTS = [2, 3, 4, 5] as const;
-
-const out = (port: number): Action => ({ kind: 'OFPActionOutput', port, max_len: 0xffff });
-
-/** mulberry32: a small seeded generator, so every run sends the same flows. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
 const randV4 = (r: () => number): string => [24, 16, 8, 0].map((s) => (r() >>> s) & 0xff).join('.');
@@ -90,47 +58,23 @@ function frame(f: Flow, tos = 0): Buffer {
   return eth(0x86dd, ipv6({ src: f.src, dst: f.dst, tc: tos }, l4), [], f.ethDst, f.ethSrc);
 }
 
-const rigs: Datapath[] = [];
-afterEach(() => {
-  for (const dp of rigs.splice(0)) dp.stop();
-});
+const newRig = useRigs();
 
-/** A datapath whose table 0 sends everything to select group 1 with these bucket weights. */
+/** A datapath (one table) whose table 0 sends everything to select group 1 with these bucket weights. */
 class SelectRig {
-  readonly dp = new Datapath({ name: 'select-test', dpid: 0x5e1n, tables: 1, failMode: 'secure', log: LOG, now: () => 0 });
-  private readonly ports = new Map<number, MemoryPort>();
-  private xid = 1;
+  private readonly rig: DpRig = newRig({ ports: [...IN_PORTS, ...OUT_PORTS], tables: 1 });
 
   constructor(weights: readonly number[], watch = false) {
-    rigs.push(this.dp);
-    this.dp.attach(SINK);
-    for (const no of [...IN_PORTS, ...OUT_PORTS]) {
-      const p = new MemoryPort({ name: `p${no}` });
-      this.dp.addPort(p, no);
-      this.ports.set(no, p);
-    }
     const buckets = weights.map((weight, i): Bucket => {
       const port = OUT_PORTS[i] as number;
       return { weight, watch_port: watch ? port : OFPP.ANY, watch_group: OFPG.ANY, actions: [out(port)] };
     });
-    this.req({ type: 'OFPGroupMod', xid: this.xid++, command: OFPGC.ADD, group_type: OFPGT.SELECT, group_id: 1, buckets });
-    const flow: MessageOf<'OFPFlowMod'> = {
-      type: 'OFPFlowMod', xid: this.xid++, cookie: 0n, cookie_mask: 0n, table_id: 0, command: OFPFC.ADD, idle_timeout: 0,
-      hard_timeout: 0, priority: 1, buffer_id: OFP_NO_BUFFER, out_port: OFPP.ANY, out_group: OFPG.ANY, flags: 0, match: [],
-      instructions: [{ kind: 'OFPInstructionActions', type: OFPIT.APPLY_ACTIONS, actions: [{ kind: 'OFPActionGroup', group_id: 1 }] }],
-    };
-    this.req(flow);
-  }
-
-  private req(msg: OFPMessage): void {
-    const errors = this.dp.handle(msg, CONN).filter((m) => m.type === 'OFPErrorMsg');
-    expect(errors, `${msg.type} refused`).toEqual([]);
+    this.rig.req({ type: 'OFPGroupMod', xid: 1, command: OFPGC.ADD, group_type: OFPGT.SELECT, group_id: 1, buckets });
+    this.rig.add({ priority: 1, ins: [apply({ kind: 'OFPActionGroup', group_id: 1 })] });
   }
 
   port(no: number): MemoryPort {
-    const p = this.ports.get(no);
-    if (p === undefined) throw new Error(`no port ${no}`);
-    return p;
+    return this.rig.port(no);
   }
 
   /** Frames leaving by each bucket's port, for a batch sent into `inPort`. */

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type MeterBand, OFPET, OFPM, OFPMC, OFPMF, OFPMMFC, decode, encode } from '../../openflow/index.js';
 import { OFPError } from '../../switch/errors.js';
 import { type MeterMod, MeterTable, type MeterTableOptions, type MeterVerdict, raiseDropPrecedence } from '../../switch/meter-table.js';
+import { rng } from '../helpers/rng.js';
 
 const drop = (rate: number, burst_size = 0): MeterBand => ({ kind: 'OFPMeterBandDrop', rate, burst_size });
 const remark = (rate: number, prec_level: number, burst_size = 0): MeterBand => ({ kind: 'OFPMeterBandDscpRemark', rate, burst_size, prec_level });
@@ -226,18 +227,6 @@ describe('metering', () => {
   });
 });
 
-/** mulberry32: a small seeded generator for arrival jitter, so every run offers the same times. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (x + 0x6d2b79f5) >>> 0;
-    let t = x;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Offer {
   /** Packets per second offered. */
   readonly pps: number;
@@ -249,7 +238,7 @@ interface Offer {
 
 /** Offers packets at exact times on the injected clock (ms) and tallies per second what became of them. */
 function offer(t: MeterTable, id: number, o: Offer): Tally {
-  const r = o.jitter === undefined ? undefined : rng(o.jitter);
+  const r = o.jitter === undefined ? undefined : rng(o.jitter); // seeded: every run offers the same times
   const gap = 1000 / o.pps;
   const n = Math.round(o.pps * o.seconds);
   const tally: Tally = { pass: 0, drop: 0, remark: 0 };

@@ -6,18 +6,6 @@
  */
 import { VNET, vnetHeader } from '../../switch/offload.js';
 
-/** A small seeded generator (mulberry32), so that a failing case can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function sum16(b: Buffer, start: number, end: number, init = 0): number {
   let s = init;
   for (let i = start; i + 1 < end; i += 2) s += b.readUInt16BE(i);
@@ -98,7 +86,8 @@ export function superFrame(s: SuperFrameSpec): Built {
   return { frame: f, l3, l4, hl };
 }
 
-function pseudo(f: Buffer, l3: number, v6: boolean, proto: number, l4len: number): number {
+/** The folded pseudo-header sum of an IPv4/IPv6 packet at l3 for an L4 segment of l4len bytes. */
+export function pseudo(f: Buffer, l3: number, v6: boolean, proto: number, l4len: number): number {
   const s = v6 ? sum16(f, l3 + 8, l3 + 40) : sum16(f, l3 + 12, l3 + 20);
   return sum16(Buffer.alloc(0), 0, 0, s + proto + (l4len >>> 16) + (l4len & 0xffff));
 }

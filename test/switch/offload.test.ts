@@ -16,7 +16,8 @@ import {
   vnetHeader,
 } from '../../switch/offload.js';
 import { loadAddon, nativeSegmenter } from '../../switch/portio/index.js';
-import { gsoHeader, plainFrameProblems, randomCase, rng, sum16, superFrame } from './offload-frames.js';
+import { rng } from '../helpers/rng.js';
+import { gsoHeader, plainFrameProblems, randomCase, sum16, superFrame } from './offload-frames.js';
 
 const payload = Buffer.from(Array.from({ length: 20000 }, (_, i) => (i * 13 + (i >> 8)) & 0xff));
 

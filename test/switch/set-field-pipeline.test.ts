@@ -8,35 +8,17 @@
 //   after the pop, and the frame out is exactly the inner datagram in Ethernet (Ethernet padding kept).
 // - ip_proto set-field, and a later table matching the new protocol.
 // Expected frames are built from scratch by frames.ts.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Action } from '../../openflow/index.js';
-import { DpRig, apply, goto, m, out, sf, write } from './dp-rig.js';
+import { describe, expect, it } from 'vitest';
+import { DpRig, IP, IP6, MPLS, PBB, apply, goto, m, out, popMpls, popPbb, pushMpls, pushPbb, pushVlan, sf, useRigs, write } from './dp-rig.js';
 import { DST, SRC, crc32c, eth, icmp4, ipv4, ipv6, itagOver, lse, sctp, tcp } from './frames.js';
 
-const IP = m('eth_type', 0x0800);
-const IP6 = m('eth_type', 0x86dd);
-const MPLS = m('eth_type', 0x8847);
-const PBB = m('eth_type', 0x88e7);
 const SCTP = m('ip_proto', 132);
 const ICMP = m('ip_proto', 1);
-
-const pushVlan: Action = { kind: 'OFPActionPushVlan', ethertype: 0x8100 };
-const pushMpls: Action = { kind: 'OFPActionPushMpls', ethertype: 0x8847 };
-const popMpls: Action = { kind: 'OFPActionPopMpls', ethertype: 0x0800 };
-const pushPbb: Action = { kind: 'OFPActionPushPbb', ethertype: 0x88e7 };
-const popPbb: Action = { kind: 'OFPActionPopPbb' };
+const pop4 = popMpls(0x0800);
 
 const hex = (b: Buffer): string => b.toString('hex');
 
-const rigs: DpRig[] = [];
-afterEach(() => {
-  for (const r of rigs.splice(0)) r.stop();
-});
-const rig = (): DpRig => {
-  const r = new DpRig();
-  rigs.push(r);
-  return r;
-};
+const rig = useRigs();
 
 // ---- SCTP --------------------------------------------------------------------------------------------
 
@@ -77,7 +59,7 @@ const SCTP_CASES: readonly SctpCase[] = [
   },
   {
     name: 'under MPLS: pop_mpls:0x0800, then set in table 1', frame: eth(0x8847, Buffer.concat([lse(100, 3, 1, 64), S_IN])),
-    flows: [{ match: [MPLS], ins: [apply(popMpls), goto(1)] }, { table: 1, match: [IP, SCTP, m('sctp_src', 11111)], ins: [apply(setSrc, out(2))] }],
+    flows: [{ match: [MPLS], ins: [apply(pop4), goto(1)] }, { table: 1, match: [IP, SCTP, m('sctp_src', 11111)], ins: [apply(setSrc, out(2))] }],
     expected: eth(0x0800, S_OUT), ip: 14,
   },
   {
@@ -167,7 +149,7 @@ const ECHO = Buffer.from(Array.from({ length: 32 }, (_, i) => i + 1));
 /** An MPLS frame (one label) carrying IPv4 `ip`, with `pad` zero bytes after it (Ethernet padding). */
 const overMpls = (ip: Buffer, pad = 0): Buffer => Buffer.concat([eth(0x8847, Buffer.concat([lse(100, 3, 1, 64), ip])), Buffer.alloc(pad)]);
 const ip4 = (type: number, code: number, data: Buffer = ECHO): Buffer => ipv4({ src: '192.168.10.10', dst: '192.168.20.20' }, icmp4(type, code, data));
-const POP_THEN_1 = { match: [MPLS], ins: [apply(popMpls), goto(1)] };
+const POP_THEN_1 = { match: [MPLS], ins: [apply(pop4), goto(1)] };
 
 describe('pop_mpls:0x0800, then icmpv4_type / icmpv4_code matched in the next table', () => {
   it('matches icmpv4_type and sends the inner datagram in Ethernet, byte for byte', () => {
@@ -188,7 +170,7 @@ describe('pop_mpls:0x0800, then icmpv4_type / icmpv4_code matched in the next ta
     const s = rig();
     s.add(
       { match: [MPLS], ins: [goto(1)] },
-      { table: 1, match: [MPLS, m('mpls_label', 100)], ins: [apply(popMpls), goto(2)] },
+      { table: 1, match: [MPLS, m('mpls_label', 100)], ins: [apply(pop4), goto(2)] },
       { table: 2, match: [IP, ICMP, m('icmpv4_type', 8), m('icmpv4_code', 0)], ins: [apply(sf('icmpv4_type', 0), out(2))] },
     );
     expect(s.rx(1, overMpls(ip4(8, 0)))).toEqual({ 2: [hex(eth(0x0800, ip4(0, 0)))] });

@@ -3,27 +3,16 @@
 // field's prerequisites (openflow/oxm.ts's table, the whole chain) from the flow's match or from the
 // actions that run before it. The cases where OVS 3.1 was asked the same (ovs-ofctl add-flow/add-group
 // on a netdev bridge) give the same answer here; noted per row.
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Action, type Instruction, type Match, OFPBAC, OFPET, OFPFC } from '../../openflow/index.js';
-import { DpRig, type Outcome, addGroup, apply, flowMod, m, out, packetOut, sf, write } from './dp-rig.js';
+import { describe, expect, it } from 'vitest';
+import { type Instruction, type Match, OFPBAC, OFPET, OFPFC } from '../../openflow/index.js';
+import { IP, IP6, MPLS, type Outcome, PBB, addGroup, apply, flowMod, m, out, packetOut, popMpls, popPbb, popVlan, pushMpls, pushPbb, pushVlan, sf, useRigs, write } from './dp-rig.js';
 import { eth, ipv4, lse, tcp } from './frames.js';
 
-const IP = m('eth_type', 0x0800);
-const IP6 = m('eth_type', 0x86dd);
-const MPLS = m('eth_type', 0x8847);
-const PBB = m('eth_type', 0x88e7);
 const TCP = m('ip_proto', 6);
 const UDP = m('ip_proto', 17);
 const ICMP6 = m('ip_proto', 58);
 const TAGGED = m('vlan_vid', 0x1000, 0x1000);
 const IN2 = m('in_port', 2);
-
-const pushVlan: Action = { kind: 'OFPActionPushVlan', ethertype: 0x8100 };
-const popVlan: Action = { kind: 'OFPActionPopVlan' };
-const pushMpls: Action = { kind: 'OFPActionPushMpls', ethertype: 0x8847 };
-const popMpls = (ethertype: number): Action => ({ kind: 'OFPActionPopMpls', ethertype });
-const pushPbb: Action = { kind: 'OFPActionPushPbb', ethertype: 0x88e7 };
-const popPbb: Action = { kind: 'OFPActionPopPbb' };
 
 const INCONSISTENT: Outcome = { errType: OFPET.BAD_ACTION, code: OFPBAC.MATCH_INCONSISTENT };
 
@@ -33,15 +22,7 @@ interface Row {
   readonly ins: readonly Instruction[];
 }
 
-const rigs: DpRig[] = [];
-afterEach(() => {
-  for (const r of rigs.splice(0)) r.stop();
-});
-const rig = (): DpRig => {
-  const r = new DpRig();
-  rigs.push(r);
-  return r;
-};
+const rig = useRigs();
 
 const REFUSED: readonly Row[] = [
   { name: 'in_port=2 only, apply set_field tcp_dst (the reported case; OVS: refused)', match: [IN2], ins: [apply(sf('tcp_dst', 80), out(1))] },

@@ -168,8 +168,12 @@ describe('connect', () => {
       expect(n.m.links()).toHaveLength(1);
       expect(n.seen.failed).toEqual([]);
     }
-    expect(lower.m.counters()).toMatchObject({ refusedIn: { collision: 1 }, superseded: 0 });
-    expect(higher.m.counters()).toMatchObject({ superseded: 1, failed: 0 });
+    // How the higher node's own attempt ends depends on the interleaving, which a loaded machine changes:
+    // requests that cross are refused as a collision by the lower node (and the higher one drops its
+    // attempt), one that arrives after the lower's link is made is refused otherwise. What must hold is
+    // checked above and here: one link, the lower node's, no failure, and the lower never gave its up.
+    expect(lower.m.counters()).toMatchObject({ superseded: 0 });
+    expect(higher.m.counters()).toMatchObject({ failed: 0 });
   }, 60_000);
 });
 

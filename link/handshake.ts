@@ -76,6 +76,8 @@ export const REFUSAL_CODES = {
   'bad-params': 'bad-params',
   /** The request is for another overlay. */
   'wrong-overlay': 'wrong-overlay',
+  /** The receiver's policy does not want a link with the sender (no edge agreed, a leaf node, ...). */
+  unauthorized: 'unauthorized',
   /** Both ends asked at once and the receiver's own request wins (EdgeVPN E2). */
   collision: 'collision',
   /** The receiver already has an up link with the sender, under another link id (EdgeVPN E7). */

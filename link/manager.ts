@@ -83,6 +83,12 @@ export interface LinkManagerOptions {
   readonly backoff?: BackoffOptions;
   /** Clock for upAt and setupMs (default Date.now). */
   readonly now?: () => number;
+  /**
+   * Whether a peer may open a link to us: undefined to let it, else the reason it may not (sent back
+   * as an 'unauthorized' refusal). Asked for each new link request; the overlay's topology answers it
+   * (EdgeVPN's LNK_AUTH_TUNNEL: only a peer whose edge was agreed gets a link). Default: every peer.
+   */
+  readonly authorize?: (peerId: string) => string | undefined;
 }
 
 export const DEFAULT_STEP_MS = 10_000;
@@ -222,6 +228,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly backoffOptions: BackoffOptions;
+  private readonly authorize: ((peerId: string) => string | undefined) | undefined;
   private readonly peers = new Map<string, Peer>();
   private readonly entries = new Map<string, Entry>();
   private readonly ended = new Map<string, number>();
@@ -259,6 +266,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`link manager: timeouts.${k} must be a whole number of ms ≥ 1, got ${v}`);
     }
     this.backoffOptions = opts.backoff ?? DEFAULT_BACKOFF;
+    this.authorize = opts.authorize;
     new Backoff(this.backoffOptions); // checks them now (RangeError), not at the first failure
   }
 
@@ -749,6 +757,11 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     const p = parseEndpointRequest(params, from, this.overlayId);
     if (!p.ok) return this.counted(this.parseFailure(p, from));
     const req = p.value;
+    const why = this.entries.has(req.link_id) ? undefined : this.authorize?.(from);
+    if (why !== undefined) {
+      this.log.info({ peer: from, link: req.link_id, reason: why }, 'link request refused: not authorized');
+      return this.counted(refused('unauthorized', why));
+    }
     const event: HandshakeEvent = { type: 'request', linkId: req.link_id, ended: this.ended.has(req.link_id) };
     return this.counted(this.dispatch(from, event, { request: req }));
   }

@@ -13,6 +13,7 @@ import { type NodeConfig, NodeConfigError, loadNodeConfig, nodeConfigJson } from
 import { serveNodeCtl } from './ctl.js';
 import { OverlayNode } from './node.js';
 import { realParts } from './parts.js';
+import { type StatusServer, serveNodeStatus } from './status-http.js';
 
 export const NODE_USAGE = `usage: tinflow node --config FILE [--check-config] [--log-level LEVEL]
 
@@ -20,7 +21,8 @@ export const NODE_USAGE = `usage: tinflow node --config FILE [--check-config] [-
   --check-config     check the config, print it resolved (passwords masked) and exit: 0 valid, 2 not
   --log-level LEVEL  ${LOG_LEVELS.join(', ')} (overrides the config's LogLevel)
 
-Runs until SIGTERM or SIGINT; logs JSON lines on stderr. Status: {"cmd":"status"} on StateDir/node.ctl.
+Runs until SIGTERM or SIGINT; logs JSON lines on stderr. Status: {"cmd":"status"} (or "dump-ports",
+"dump-flows") on StateDir/node.ctl, and GET /status, /flows, /metrics on Status.Listen when configured.
 Test hook: TINFLOW_TEST_FAKE_FINGERPRINT=1 announces a fingerprint that is not the node's certificate's
 (a rogue node, for tests: every peer must refuse its links).
 `;
@@ -70,9 +72,26 @@ export async function nodeMain(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const ctlPath = join(cfg.stateDir, 'node.ctl');
-  const ctl = await serveNodeCtl(ctlPath, { status: () => node.status(), 'dump-ports': () => node.dumpPorts() });
+  const ctl = await serveNodeCtl(ctlPath, { status: () => node.status(), 'dump-ports': () => node.dumpPorts(), 'dump-flows': () => node.dumpFlows() });
+  let http: StatusServer | undefined;
+  if (cfg.status.listen !== undefined) {
+    const m = /^\[?(.*?)\]?:(\d+)$/.exec(cfg.status.listen);
+    try {
+      http = await serveNodeStatus(node, m?.[1] ?? '127.0.0.1', Number(m?.[2] ?? 0));
+      log.info({ url: http.url }, 'status and metrics over HTTP');
+    } catch (e) {
+      const msg = `cannot serve the status on ${cfg.status.listen}: ${e instanceof Error ? e.message : String(e)}`;
+      log.error({ err: msg }, 'node failed to start');
+      process.stderr.write(`tinflow node: ${msg}\n`);
+      ctl.close();
+      await node.stop();
+      cleanupWebRtc();
+      return 1;
+    }
+  }
   const stop = async (code: number): Promise<number> => {
     ctl.close();
+    await http?.close();
     await node.stop();
     cleanupWebRtc();
     // Once a link has existed, node-datachannel's native callbacks keep the event loop alive after the

@@ -6,24 +6,32 @@
  * default), every error is a ConfigError naming the key path (`$.Signal.Port: expected an integer
  * 1..65535, got 70000`), the node's defaults live in DEFAULTS only (the link's in link/config.ts, whose
  * checks the LinkManager section goes through, with the paths translated back to this file's keys), and
- * the result is frozen all the way down.
+ * the result is frozen all the way down. A key that checks against another is reported at the later
+ * one's path (`$.Topology.StaticEdges[0]: ... this node's own NodeId`).
  *
  * Resolution is pure: no file is read and nothing is generated here. A node id that the file does not
  * give stays undefined (the node reads or makes StateDir/nid), and relative paths are taken from the
  * folder of the config file (`baseDir`), so a config means the same whatever the working directory.
  *
- * The Signal section goes through link/signal-config.ts's checks the same way.
+ * The Signal section goes through link/signal-config.ts's checks the same way. Topology (EDGEVPN.md §4),
+ * BoundedFlood (§5), Controller and Status are checked here: their values are plain numbers and names.
  *
- * May import: base/, link/config.ts, link/signal-config.ts.
+ * May import: base/, link/config.ts, link/signal-config.ts, controller/apps/frb.ts (pure: the FRB header's size).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { parseIpv4, parseIpv6 } from '../base/addr.js';
-import { ConfigError } from '../base/cli.js';
+import { ConfigError, endpointFlag } from '../base/cli.js';
+import { formatEndpoint } from '../base/endpoint.js';
 import { at, jsonChecks, showValue } from '../base/json.js';
 import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
 import { DEFAULTS as LINK_DEFAULTS, MTU_MAX, MTU_MIN, type TinCanConfig, resolveLinkConfig } from '../link/config.js';
 import { type SignalConfig, resolveSignalConfig } from '../link/signal-config.js';
+// What BoundedFlood adds to a broadcast it carries between nodes (49 bytes): the TAP's MTU leaves room for it.
+import { FRB_OVERHEAD } from '../controller/apps/frb.js';
+
+/** 1024-based, as EdgeVPN reads "10M". */
+const BYTE_UNITS = [['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const;
 
 /** The node's own defaults (the link's are link/config.ts's DEFAULTS). */
 export const DEFAULTS = Object.freeze({
@@ -34,11 +42,31 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info',
   /** Where the node keeps its id (nid), certificate (cert.pem, key.pem) and control socket (node.ctl). */
   stateDir: '/var/lib/tinflow',
-  /** The only fail mode until the overlay issue brings a controller: the datapath learns MACs itself. */
-  failMode: 'standalone',
+  /**
+   * The switch's fail mode. Secure: with its controller away it learns nothing itself (BoundedFlood owns
+   * forwarding; a self-learning switch floods, and the overlay's links form loops).
+   */
+  failMode: 'secure',
+  /**
+   * EdgeVPN's Topology defaults (EDGEVPN.md §4). The long-distance counts have none here: left out,
+   * they are the topology's (overlay/topology.ts: floor(log2(n + 1)) for n peers, at run time, and its
+   * own incoming limit).
+   */
+  topology: Object.freeze({
+    minSuccessors: 2,
+    /** On-demand edges are off unless asked for, as in EdgeVPN. */
+    maxOnDemand: 0,
+    /** EdgeVPN's "10M". */
+    demandThreshold: 10 * 1024 ** 2,
+    manual: false,
+    role: 'switch',
+    /** An edge younger than this is not taken down, and a link lost younger backs its peer off (EdgeVPN's 180 s). */
+    minConnectedMs: 180_000,
+  }),
+  /** BoundedFlood's learned flows: seconds, 0 = none (EDGEVPN.md §5). */
+  boundedFlood: Object.freeze({ flowIdleTimeout: 60, flowHardTimeout: 0 }),
 } as const);
 
-/** What the node needs to log in to the XMPP server. */
 /** The application TAP: the node's own interface on the overlay. */
 export interface AppBridgeConfig {
   /** The TAP device's name, 1 to 15 bytes. */
@@ -46,7 +74,51 @@ export interface AppBridgeConfig {
   /** Its IPv4 address and prefix length, or none (a layer-2-only node). */
   readonly ip4: string | undefined;
   readonly prefixLen: number;
+  /** At most LinkManager.Mtu - FRB_OVERHEAD (49). */
   readonly mtu: number;
+}
+
+/** Which links the node keeps (EdgeVPN's Topology section, per overlay). */
+export interface TopologyConfig {
+  /** Ring successors to keep linked, 1..16. */
+  readonly minSuccessors: number;
+  /** Long-distance edges to make, 0..64; undefined: floor(log2(n + 1)) for n peers, at run time. */
+  readonly maxLongDistance: number | undefined;
+  /** Long-distance edges to accept from others, 0..64 (tinflow's own: EdgeVPN uses MaxLongDistEdges); undefined: the topology's default. */
+  readonly maxIncomingLongDistance: number | undefined;
+  /** On-demand edges, 0..16 (0: off). */
+  readonly maxOnDemand: number;
+  /** Bytes a flow carries before an on-demand edge is asked for. */
+  readonly demandThreshold: number;
+  /** Node ids (lower case) always linked to. */
+  readonly staticEdges: readonly string[];
+  /** Static edges only: no successors, long-distance or on-demand edges of its own. */
+  readonly manual: boolean;
+  /** A leaf keeps only its static edges and accepts no incoming ones. */
+  readonly role: 'switch' | 'leaf';
+  readonly minConnectedMs: number;
+}
+
+/** BoundedFlood's learned flows, seconds (0: no such timeout). */
+export interface BoundedFloodConfig {
+  readonly flowIdleTimeout: number;
+  readonly flowHardTimeout: number;
+}
+
+/** BoundedFlood in this process (the default), or an OpenFlow controller the switch dials. */
+export type ControllerConfig =
+  | { readonly kind: 'in-tree'; readonly failMode: 'secure' }
+  | {
+      readonly kind: 'external';
+      /** "tcp:HOST:PORT" or "ssl:HOST:PORT", as base/endpoint.ts formats it. */
+      readonly target: string;
+      readonly failMode: 'secure' | 'standalone';
+    };
+
+/** The HTTP status and Prometheus /metrics. */
+export interface StatusConfig {
+  /** "IP:PORT" ("[IPv6]:PORT"), port 0 for any; undefined: not served. */
+  readonly listen: string | undefined;
 }
 
 export interface NodeConfig {
@@ -58,9 +130,10 @@ export interface NodeConfig {
   /** The LinkManager section, as link/config.ts resolved it. */
   readonly link: TinCanConfig;
   readonly appBridge: AppBridgeConfig;
-  /** Node ids to keep a link to (static links until the overlay issue adds a topology). */
-  readonly peers: readonly string[];
-  readonly controller: { readonly failMode: 'standalone' };
+  readonly topology: TopologyConfig;
+  readonly boundedFlood: BoundedFloodConfig;
+  readonly controller: ControllerConfig;
+  readonly status: StatusConfig;
   readonly logLevel: LogLevel;
   /** Absolute. */
   readonly stateDir: string;
@@ -71,11 +144,16 @@ export interface ResolveOptions {
   readonly baseDir?: string;
 }
 
-const TOP_KEYS = ['NodeId', 'Overlay', 'Signal', 'LinkManager', 'AppBridge', 'Peers', 'Controller', 'LogLevel', 'StateDir'] as const;
+const TOP_KEYS = ['NodeId', 'Overlay', 'Signal', 'LinkManager', 'AppBridge', 'Topology', 'BoundedFlood', 'Controller', 'Status', 'LogLevel', 'StateDir'] as const;
 const SIGNAL_KEYS = ['HostAddress', 'Port', 'Username', 'Password', 'Domain', 'Tls', 'CaFile', 'Sasl', 'MucDomain', 'AuthenticationMethod'] as const;
 const LINK_KEYS = ['Stun', 'Turn', 'RelayOnly', 'PortRange', 'BindAddress', 'Mtu', 'EchoIntervalMs', 'TimeoutMs', 'SetupTimeoutMs'] as const;
 const TURN_KEYS = ['Address', 'User', 'Password'] as const;
 const BRIDGE_KEYS = ['Name', 'IP4', 'PrefixLen', 'MTU'] as const;
+/** In the order they are checked and printed: what kind of node, its static edges, then the edges it makes itself. */
+const TOPOLOGY_KEYS = ['Role', 'ManualTopology', 'StaticEdges', 'MinSuccessors', 'MaxLongDistEdges', 'MaxIncomingLongDistEdges', 'MaxOnDemandEdges', 'DemandThreshold', 'MinConnectedMs'] as const;
+const FLOOD_KEYS = ['FlowIdleTimeout', 'FlowHardTimeout'] as const;
+const CONTROLLER_KEYS = ['Target', 'FailMode'] as const;
+const STATUS_KEYS = ['Listen'] as const;
 
 /**
  * EdgeVPN keys a migrated config may still carry, with why tinflow has no such key; refused with this
@@ -84,21 +162,50 @@ const BRIDGE_KEYS = ['Name', 'IP4', 'PrefixLen', 'MTU'] as const;
 const EDGEVPN_KEYS: Readonly<Record<string, string>> = {
   Overlays: 'a tinflow config is for one overlay: name it in "Overlay" and move this section\'s keys up one level',
   Broker: 'tinflow has no broker: the node id is "NodeId", the overlay is "Overlay"',
-  BridgeController: 'the application TAP is "AppBridge" at the top level',
-  Topology: 'static links are listed in "Peers" (the topology arrives with the overlay issue)',
+  BridgeController: 'its parts are top-level sections here: the application TAP is "AppBridge", BoundedFlood\'s flow timeouts are "BoundedFlood", its controller is "Controller"',
+  NetDevice: 'the application TAP is "AppBridge" at the top level (the switch is always tinflow\'s own, in the node)',
+  SDNControllerPort: 'the in-tree controller listens on a port of its own choosing; an external one is "Controller.Target"',
   IgnoredNetInterfaces: 'libdatachannel cannot leave interfaces out of ICE; use "BindAddress" to pick one address',
   UsageReport: 'tinflow reports nothing to anyone',
+  LocationId: 'tinflow has no Geneve dataplane (EdgeVPN\'s choice between nodes of one location): every link is a TinCan link',
+  EncryptionRequired: 'every tinflow link is encrypted (DTLS), always (EdgeVPN passed this key on but never read it)',
+  MaxConcurrentOps: 'the topology makes one change at a time, always',
+  LinkCheckInterval: 'EdgeVPN probes Geneve links with it; TinCan links have their own echoes ("LinkManager.EchoIntervalMs")',
+};
+
+/** Keys tinflow keeps elsewhere than where EdgeVPN (or an older tinflow) has them: where they are now. */
+const MOVED_KEYS: Readonly<Record<string, string>> = {
+  MaxOnDemandEdges: 'Topology.MaxOnDemandEdges',
+  DemandThreshold: 'Topology.DemandThreshold',
+};
+
+/** Keys an older tinflow config had, with what replaced them. */
+const FORMER_KEYS: Readonly<Record<string, string>> = {
+  Peers: 'static links are "Topology.StaticEdges" now (kept by the topology along with the links it makes itself)',
 };
 
 const check = jsonChecks<unknown>((path, detail) => new ConfigError(path, detail));
 
+/** map[k] if it is the map's own entry ("constructor" or "__proto__" in a file are keys like any other). */
+function own(map: Readonly<Record<string, string>>, k: string): string | undefined {
+  return Object.hasOwn(map, k) ? map[k] : undefined;
+}
+
+/** Why key `k` of the object at `path` (named `what`) is refused: the most helpful reason known. */
+function refusal(k: string, path: string, allowed: readonly string[], what: string): string {
+  const former = own(FORMER_KEYS, k);
+  if (former !== undefined) return `no longer a tinflow key: ${former}`;
+  const why = own(EDGEVPN_KEYS, k);
+  if (why !== undefined) return `not a tinflow key (EdgeVPN's): ${why}`;
+  const home = own(MOVED_KEYS, k) ?? ((TOP_KEYS as readonly string[]).includes(k) && path !== '$' ? k : undefined);
+  if (home !== undefined) return `not a key of ${what}: tinflow has it as "${home}"${home === k ? ', at the top level' : ''}`;
+  return `unknown key in ${what}; expected ${allowed.join(', ')}`;
+}
+
 function object(v: unknown, path: string, allowed: readonly string[], what: string): { readonly [k: string]: unknown } {
   const o = check.object(v, path);
   for (const k of Object.keys(o)) {
-    if (allowed.includes(k)) continue;
-    const why = EDGEVPN_KEYS[k];
-    if (why !== undefined) throw new ConfigError(at(path, k), `not a tinflow key (EdgeVPN's): ${why}`);
-    throw new ConfigError(at(path, k), `unknown key in ${what}; expected ${allowed.join(', ')}`);
+    if (!allowed.includes(k)) throw new ConfigError(at(path, k), refusal(k, path, allowed, what));
   }
   return o;
 }
@@ -337,10 +444,144 @@ function resolveAppBridge(v: unknown, p: string, overlay: string, linkMtu: numbe
   }
   const prefixLen = o.PrefixLen === undefined ? DEFAULTS.prefixLen : int(o.PrefixLen, at(p, 'PrefixLen'), 1, 32);
   if (o.PrefixLen !== undefined && ip4 === undefined) throw new ConfigError(at(p, 'PrefixLen'), 'given without IP4');
-  // The TAP's MTU defaults to the links' own: a larger one would make the host send frames every link drops.
-  const mtu = o.MTU === undefined ? linkMtu : int(o.MTU, at(p, 'MTU'), MTU_MIN, MTU_MAX);
-  if (mtu > linkMtu) throw new ConfigError(at(p, 'MTU'), `${mtu} is larger than the links carry (LinkManager.Mtu ${linkMtu}): the links would drop the largest frames`);
+  // A broadcast from the TAP crosses the links inside BoundedFlood's header, so the TAP's MTU defaults to
+  // the links' own less that header: any larger and the host would send broadcasts every link drops.
+  const room = linkMtu - FRB_OVERHEAD;
+  if (o.MTU === undefined && room < MTU_MIN) {
+    throw new ConfigError('$.LinkManager.Mtu', `${linkMtu} leaves no room for an application TAP: its MTU (at least ${MTU_MIN}) and BoundedFlood's ${FRB_OVERHEAD}-byte header need at least ${MTU_MIN + FRB_OVERHEAD}`);
+  }
+  const mtu = o.MTU === undefined ? room : int(o.MTU, at(p, 'MTU'), MTU_MIN, MTU_MAX);
+  if (mtu > room) {
+    throw new ConfigError(at(p, 'MTU'), `${mtu} is above ${room}: a broadcast crosses the links in BoundedFlood's header (${FRB_OVERHEAD} bytes more), which must fit in LinkManager.Mtu ${linkMtu}, or every link drops the largest broadcasts`);
+  }
   return Object.freeze({ name, ip4, prefixLen, mtu });
+}
+
+/** A count of bytes: a whole number, or EdgeVPN's "<n>K", "<n>M", "<n>G" (1024-based) as a string. */
+function byteCount(v: unknown, path: string, max: number): number {
+  let n: number | undefined;
+  if (typeof v === 'number' && Number.isInteger(v)) n = v;
+  else if (typeof v === 'string') {
+    const m = /^(\d{1,16})([KMG]?)$/i.exec(v);
+    if (m !== null) {
+      const unit = BYTE_UNITS.find(([u]) => u === (m[2] as string).toUpperCase());
+      n = Number(m[1]) * (unit === undefined ? 1 : unit[1]);
+    }
+  }
+  if (n === undefined || n < 1 || n > max) {
+    throw new ConfigError(path, `expected a number of bytes from 1 to ${showBytes(max)}, or "<n>K", "<n>M", "<n>G" (1024-based: EdgeVPN's "10M" is 10 MiB), got ${showValue(v)}`);
+  }
+  return n;
+}
+
+/** A number of bytes in the shortest form byteCount reads back exactly ("10M", or the number). */
+function showBytes(n: number): string | number {
+  const unit = BYTE_UNITS.find(([, size]) => n % size === 0);
+  return unit === undefined ? n : `${n / unit[1]}${unit[0]}`;
+}
+
+/** The largest DemandThreshold: 1 TiB, far beyond what a flow carries between two polls. */
+const DEMAND_MAX = 1024 ** 4;
+
+/**
+ * Role: tinflow's "switch" or "leaf" in any case, and EdgeVPN's default "RoleSwitch". EdgeVPN names its
+ * other role "Pendant", but only the literal "leaf" ever made a node a leaf there, so "Pendant" is
+ * refused rather than guessed.
+ */
+function role(v: unknown, path: string): 'switch' | 'leaf' {
+  const lower = typeof v === 'string' ? v.toLowerCase() : undefined;
+  if (lower === 'switch' || lower === 'roleswitch') return 'switch';
+  if (lower === 'leaf') return 'leaf';
+  if (lower === 'pendant' || lower === 'rolependant') {
+    throw new ConfigError(path, `${JSON.stringify(v)} never made an EdgeVPN node a leaf (only "leaf" did; anything else ran as a switch): write "switch", or "leaf" for a node that keeps only its StaticEdges and accepts no incoming links`);
+  }
+  throw new ConfigError(path, `expected "switch" or "leaf" (EdgeVPN's "RoleSwitch" is "switch"), got ${showValue(v)}`);
+}
+
+/** The Topology section; `self` is the node's own id when the file gives one (a static edge to it is refused). */
+function resolveTopology(v: unknown, p: string, self: string | undefined): TopologyConfig {
+  const o = object(v ?? {}, p, TOPOLOGY_KEYS, 'Topology');
+  const d = DEFAULTS.topology;
+  const count = (key: string, min: number, max: number): number | undefined => (o[key] === undefined ? undefined : int(o[key], at(p, key), min, max));
+  const r = o.Role === undefined ? d.role : role(o.Role, at(p, 'Role'));
+  const manual = o.ManualTopology === undefined ? d.manual : bool(o.ManualTopology, at(p, 'ManualTopology'));
+  const staticEdges: string[] = [];
+  if (o.StaticEdges !== undefined) {
+    check.list(o.StaticEdges, at(p, 'StaticEdges')).forEach((e, i) => {
+      const ep = at(at(p, 'StaticEdges'), i);
+      const peer = nodeId(e, ep);
+      if (staticEdges.includes(peer)) throw new ConfigError(ep, `${peer} is listed twice`);
+      if (peer === self) throw new ConfigError(ep, `${peer} is this node's own NodeId`);
+      staticEdges.push(peer);
+    });
+  }
+  const minSuccessors = count('MinSuccessors', 1, 16) ?? d.minSuccessors;
+  const maxLongDistance = count('MaxLongDistEdges', 0, 64);
+  const maxIncomingLongDistance = count('MaxIncomingLongDistEdges', 0, 64);
+  // A leaf accepts no incoming link at all: a limit on incoming ones would promise what never happens.
+  if (r === 'leaf' && maxIncomingLongDistance !== undefined) {
+    throw new ConfigError(at(p, 'MaxIncomingLongDistEdges'), 'given for a leaf (Role "leaf"), which accepts no incoming links: leave it out, or make the node a switch');
+  }
+  const maxOnDemand = count('MaxOnDemandEdges', 0, 16) ?? d.maxOnDemand;
+  // Taken even while MaxOnDemandEdges is 0: turning on-demand edges off and on again keeps the threshold.
+  const demandThreshold = o.DemandThreshold === undefined ? d.demandThreshold : byteCount(o.DemandThreshold, at(p, 'DemandThreshold'), DEMAND_MAX);
+  const minConnectedMs = count('MinConnectedMs', 0, 86_400_000) ?? d.minConnectedMs;
+  return Object.freeze({
+    minSuccessors, maxLongDistance, maxIncomingLongDistance, maxOnDemand, demandThreshold,
+    staticEdges: Object.freeze(staticEdges), manual, role: r, minConnectedMs,
+  });
+}
+
+function resolveBoundedFlood(v: unknown, p: string): BoundedFloodConfig {
+  const o = object(v ?? {}, p, FLOOD_KEYS, 'BoundedFlood');
+  const d = DEFAULTS.boundedFlood;
+  // OpenFlow's flow timeouts are 16-bit seconds.
+  const flowIdleTimeout = o.FlowIdleTimeout === undefined ? d.flowIdleTimeout : int(o.FlowIdleTimeout, at(p, 'FlowIdleTimeout'), 0, 65535);
+  const flowHardTimeout = o.FlowHardTimeout === undefined ? d.flowHardTimeout : int(o.FlowHardTimeout, at(p, 'FlowHardTimeout'), 0, 65535);
+  return Object.freeze({ flowIdleTimeout, flowHardTimeout });
+}
+
+/**
+ * An external controller to dial: tcp: with a host and a port, as base/endpoint.ts reads it. ssl: is
+ * refused for now: the node has no keys for the switch's side of it (no CaFile, CertFile in this section).
+ */
+function controllerTarget(v: unknown, path: string): string {
+  const s = nonEmpty(v, path);
+  if (s.startsWith('ssl:')) throw new ConfigError(path, 'ssl: targets are not supported yet (the node has no certificate settings for its switch); use tcp: to a controller on this host');
+  const ep = endpointFlag(path, s, ['tcp'], { what: 'target', prefix: true });
+  if (!HOSTNAME.test(ep.host) && !isIpv4(ep.host) && !isIpv6(ep.host)) throw new ConfigError(path, `${JSON.stringify(ep.host)} is not a host name or an IP address`);
+  if (ep.port === 0) throw new ConfigError(path, 'port 0: a controller to dial needs its port, 1..65535');
+  return formatEndpoint(ep);
+}
+
+function resolveController(v: unknown, p: string): ControllerConfig {
+  const o = object(v ?? {}, p, CONTROLLER_KEYS, 'Controller');
+  const target = o.Target === undefined ? undefined : controllerTarget(o.Target, at(p, 'Target'));
+  const failMode = o.FailMode ?? DEFAULTS.failMode;
+  if (failMode !== 'secure' && failMode !== 'standalone') throw new ConfigError(at(p, 'FailMode'), `expected "secure" or "standalone", got ${showValue(failMode)}`);
+  if (target !== undefined) return Object.freeze({ kind: 'external', target, failMode });
+  if (failMode === 'standalone') {
+    throw new ConfigError(at(p, 'FailMode'), '"standalone" needs an external controller ("Target"): it is what the switch does while its controller is unreachable, and the in-tree controller runs in this process, so the switch never loses it');
+  }
+  return Object.freeze({ kind: 'in-tree', failMode });
+}
+
+/** "IP:PORT": an IPv4 address, or an IPv6 one in brackets; port 0 lets the system choose. */
+function listenAddress(v: unknown, path: string): string {
+  const s = nonEmpty(v, path);
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
+  if (m === null) throw new ConfigError(path, `expected IP:PORT (an IPv6 address in brackets: "[::1]:9100"), got ${showValue(s)}`);
+  const v6 = m[1];
+  if (v6 !== undefined ? !isIpv6(v6) : !isIpv4(m[2] as string)) {
+    throw new ConfigError(path, `${JSON.stringify(v6 ?? m[2])} is not an ${v6 !== undefined ? 'IPv6' : 'IPv4'} address (a name is not taken: say which address to listen on)`);
+  }
+  if (Number(m[3]) > 65535) throw new ConfigError(path, `port ${m[3] as string} is not 0..65535`);
+  return s;
+}
+
+function resolveStatus(v: unknown, p: string): StatusConfig {
+  const o = object(v ?? {}, p, STATUS_KEYS, 'Status');
+  return Object.freeze({ listen: o.Listen === undefined ? undefined : listenAddress(o.Listen, at(p, 'Listen')) });
 }
 
 /**
@@ -389,41 +630,19 @@ export function resolveNodeConfig(input: unknown, opts: ResolveOptions = {}): No
   const link = section(() => resolveLink(o.LinkManager, '$.LinkManager'));
   // Without a valid overlay name or link MTU, the bridge's own keys are still checked, against stand-ins.
   const appBridge = section(() => resolveAppBridge(o.AppBridge, '$.AppBridge', overlay ?? 'overlay', link?.mtu ?? MTU_MAX));
-  const peers = section(() => {
-    const list: string[] = [];
-    if (o.Peers === undefined) return list;
-    check.list(o.Peers, '$.Peers').forEach((v, i) => {
-      const pp = at('$.Peers', i);
-      const peer = nodeId(v, pp);
-      if (list.includes(peer)) throw new ConfigError(pp, `${peer} is listed twice`);
-      if (peer === id) throw new ConfigError(pp, `${peer} is this node's own NodeId`);
-      list.push(peer);
-    });
-    return list;
-  });
-  section(() => {
-    if (o.Controller === undefined) return;
-    const c = object(o.Controller, '$.Controller', ['FailMode'], 'Controller');
-    if (c.FailMode !== undefined && c.FailMode !== DEFAULTS.failMode) {
-      throw new ConfigError('$.Controller.FailMode', `only "standalone" for now (the datapath learns MACs itself; a controller arrives with the overlay issue), got ${showValue(c.FailMode)}`);
-    }
-  });
+  const topology = section(() => resolveTopology(o.Topology, '$.Topology', id));
+  const boundedFlood = section(() => resolveBoundedFlood(o.BoundedFlood, '$.BoundedFlood'));
+  const controller = section(() => resolveController(o.Controller, '$.Controller'));
+  const status = section(() => resolveStatus(o.Status, '$.Status'));
   const level = section(() => (o.LogLevel === undefined ? DEFAULTS.logLevel : logLevel(o.LogLevel, '$.LogLevel')));
   const stateDir = section(() => (o.StateDir === undefined ? DEFAULTS.stateDir : path(o.StateDir, '$.StateDir', baseDir)));
-  if (errors.length > 0 || overlay === undefined || signal === undefined || link === undefined || appBridge === undefined || peers === undefined || level === undefined || stateDir === undefined) {
+  if (
+    errors.length > 0 || overlay === undefined || signal === undefined || link === undefined || appBridge === undefined || topology === undefined ||
+    boundedFlood === undefined || controller === undefined || status === undefined || level === undefined || stateDir === undefined
+  ) {
     throw new NodeConfigError(errors);
   }
-  return Object.freeze({
-    nodeId: id,
-    overlay,
-    signal,
-    link,
-    appBridge,
-    peers: Object.freeze(peers),
-    controller: Object.freeze({ failMode: DEFAULTS.failMode }),
-    logLevel: level,
-    stateDir,
-  });
+  return Object.freeze({ nodeId: id, overlay, signal, link, appBridge, topology, boundedFlood, controller, status, logLevel: level, stateDir });
 }
 
 const MASK = '********';
@@ -453,6 +672,7 @@ export function nodeConfigJson(c: NodeConfig, opts: { readonly mask?: boolean } 
     SetupTimeoutMs: l.setupTimeoutMs,
   };
   const s = c.signal;
+  const t = c.topology;
   return {
     ...(c.nodeId !== undefined ? { NodeId: c.nodeId } : {}),
     Overlay: c.overlay,
@@ -472,8 +692,20 @@ export function nodeConfigJson(c: NodeConfig, opts: { readonly mask?: boolean } 
       ...(c.appBridge.ip4 !== undefined ? { IP4: c.appBridge.ip4, PrefixLen: c.appBridge.prefixLen } : {}),
       MTU: c.appBridge.mtu,
     },
-    Peers: [...c.peers],
-    Controller: { FailMode: c.controller.failMode },
+    Topology: {
+      Role: t.role,
+      ManualTopology: t.manual,
+      StaticEdges: [...t.staticEdges],
+      MinSuccessors: t.minSuccessors,
+      ...(t.maxLongDistance !== undefined ? { MaxLongDistEdges: t.maxLongDistance } : {}),
+      ...(t.maxIncomingLongDistance !== undefined ? { MaxIncomingLongDistEdges: t.maxIncomingLongDistance } : {}),
+      MaxOnDemandEdges: t.maxOnDemand,
+      DemandThreshold: showBytes(t.demandThreshold),
+      MinConnectedMs: t.minConnectedMs,
+    },
+    BoundedFlood: { FlowIdleTimeout: c.boundedFlood.flowIdleTimeout, FlowHardTimeout: c.boundedFlood.flowHardTimeout },
+    Controller: c.controller.kind === 'external' ? { Target: c.controller.target, FailMode: c.controller.failMode } : { FailMode: c.controller.failMode },
+    Status: c.status.listen !== undefined ? { Listen: c.status.listen } : {},
     LogLevel: c.logLevel,
     StateDir: c.stateDir,
   };

@@ -4,24 +4,27 @@
  *
  *   state     StateDir/nid (the node id, unless the config gives one) and StateDir/cert.pem + key.pem
  *             (link/cert.ts: the identity its links show in DTLS)
- *   datapath  the OpenFlow switch in this process (switch/datapath.ts), fail mode standalone: with no
- *             controller it learns MACs itself (switch/standalone.ts). Port-status messages (ADD when a
- *             link's port joins, DELETE when it leaves) go to whatever controller is attached; none is
- *             yet, so they are counted and logged.
- *   TAP       the application TAP (AppBridge): a TAP port of the datapath, with its IPv4 address,
- *             prefix and MTU set, IPv6 turned off before it comes up (a fresh interface with IPv6 sends
- *             router solicitations, MLD reports and duplicate-address probes by itself; over an overlay
- *             every one of them is flooded to every peer), then brought up. It is removed with the
- *             process (the node creates it; a TAP lives as long as its file descriptor).
- *   signal    the XMPP client (link/signal.ts): login, presence of the other nodes of the overlay,
- *             requests between nodes; behind the recursion guard (overlay/recursion.ts), which keeps
- *             the overlay's own addresses out of ICE so that no link carries its own traffic
- *   links     the LinkManager (link/manager.ts): on 'up' the link's port is added to the datapath, on
- *             'down' removed. Which peers to link to is StaticPeers' policy (overlay/peers.ts).
- *   ctl       a JSON status over a unix socket, StateDir/node.ctl (overlay/ctl.ts)
+ *   datapath  the OpenFlow switch in this process (switch/datapath.ts), with a channel to its controller
+ *   control   by default the in-tree controller in this process, listening on 127.0.0.1 (an ephemeral
+ *             port) and running BoundedFlood (controller/apps/bounded-flood.ts), which makes the overlay
+ *             one Ethernet segment; or, when the config names one, an external controller (os-ken) the
+ *             channel dials instead. Either way it is plain OpenFlow 1.3 over TCP.
+ *   TAP       the application TAP (AppBridge): a port of the datapath, with its IPv4 address, prefix and
+ *             MTU set, IPv6 turned off before it comes up (a fresh interface with IPv6 sends router
+ *             solicitations, MLD reports and duplicate-address probes by itself; over an overlay every
+ *             one of them is flooded to every peer), then brought up. It goes with the process.
+ *   signal    the XMPP client (link/signal.ts), behind the recursion guard (overlay/recursion.ts), which
+ *             keeps the overlay's own addresses out of ICE so that no link carries its own traffic
+ *   links     the LinkManager (link/manager.ts): on 'up' the link's port joins the datapath (its name is
+ *             registered with its peer first, so BoundedFlood knows it as a peer port), on 'down' leaves
+ *   topology  the TopologyDriver (overlay/topology-driver.ts): which links exist, negotiated with the
+ *             peers (Symphony successors, long-distance and static edges), carried out by the manager;
+ *             only peers it agreed an edge with may open a link to us
+ *   ctl       a JSON status over a unix socket, StateDir/node.ctl (overlay/ctl.ts), and, when the config
+ *             asks, the same status and Prometheus metrics over HTTP (overlay/status-http.ts)
  *
- * Stopping undoes it in reverse: peers stop dialling, every link closes (peers are told), the XMPP
- * session ends (the server sees us leave), the datapath stops and the TAP goes with it.
+ * Stopping undoes it in reverse: the topology stops, every link closes (peers are told), the XMPP
+ * session ends, the channel and controller stop, and the datapath stops with the TAP.
  *
  * The parts that talk to the world (signaling, the link manager, the TAP) come from `NodeParts`, so that
  * the composition can run against in-memory stand-ins; overlay/cli.ts passes the real ones.
@@ -32,25 +35,28 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseEndpoint } from '../base/endpoint.js';
 import type { Logger } from '../base/logger.js';
-import type { OFPMessage } from '../openflow/index.js';
-import { OFPPR } from '../openflow/index.js';
-import type { AsyncKind } from '../switch/channel.js';
-import { type AsyncSink, Datapath } from '../switch/datapath.js';
+import type { Scheduler } from '../base/redial.js';
+import { Controller } from '../controller/controller.js';
+import { type BoundedFloodCounters, boundedFlood } from '../controller/apps/bounded-flood.js';
+import { Channel, TARGET_KINDS } from '../switch/channel.js';
+import { Datapath } from '../switch/datapath.js';
 import type { FramePort } from '../switch/port.js';
 import { type NodeCert, ensureNodeCert } from '../link/cert.js';
 import type { LinkInfo, LinkManagerOptions, SignalingLike } from '../link/manager.js';
 import { TinCanLink, type TinCanStats } from '../link/tincan.js';
 import type { SignalConfig } from '../link/signal-config.js';
 import type { AppBridgeConfig, NodeConfig } from './config.js';
-import { StaticPeers } from './peers.js';
 import { type RecursionGuardStats, guardSignaling, ipv4Net } from './recursion.js';
+import { TOPOLOGY_DEFAULTS, type TopologyOptions } from './topology.js';
+import { TopologyDriver, type TopologyStatus } from './topology-driver.js';
 
 /** A failure to start or run the node, with a stable code and a message that says what and where. */
 export class NodeError extends Error {
   override readonly name = 'NodeError';
   constructor(
-    readonly code: 'ESTATE' | 'ECERT' | 'ETAP' | 'ESIGNAL' | 'ELINK',
+    readonly code: 'ESTATE' | 'ECERT' | 'ETAP' | 'ESIGNAL' | 'ELINK' | 'ECONTROLLER',
     message: string,
   ) {
     super(message);
@@ -75,6 +81,7 @@ export interface NodeSignal extends SignalingLike {
 export interface NodeLinkManager {
   start(): void;
   connect(peerId: string): Promise<LinkInfo>;
+  disconnect(peerId: string, reason?: string): void;
   links(): LinkInfo[];
   close(): Promise<void>;
   on(event: 'up', fn: (info: LinkInfo, port: FramePort) => void): unknown;
@@ -105,6 +112,11 @@ export interface NodeOptions {
    * a rogue node would. Peers must refuse every link with this node.
    */
   readonly fakeFingerprint?: boolean;
+  /** The topology's timers and randomness (tests step them). Default: Node's timers, Math.random. */
+  readonly scheduler?: Scheduler;
+  readonly rand?: () => number;
+  /** The topology's slow tick, ms (default 10 s). */
+  readonly topologyTickMs?: number;
 }
 
 /** The datapath's number for the application TAP. */
@@ -140,11 +152,15 @@ export interface NodeStatus {
   readonly fingerprint: string;
   readonly signalOnline: boolean;
   readonly tap: { readonly name: string; readonly port: number; readonly hwAddr: string; readonly ip4: string | undefined; readonly prefixLen: number; readonly mtu: number };
-  readonly ports: readonly { readonly no: number; readonly name: string }[];
+  readonly ports: readonly { readonly no: number; readonly name: string; readonly peer: string | undefined }[];
   readonly links: readonly LinkStatus[];
-  readonly peers: ReturnType<StaticPeers['states']>;
-  /** Port-status messages the datapath sent, by reason. */
-  readonly portStatus: { readonly add: number; readonly delete: number; readonly modify: number };
+  readonly topology: TopologyStatus;
+  /** The controller: in this process (BoundedFlood) or external; whether the switch is connected to it. */
+  readonly controller: { readonly kind: 'in-tree' | 'external'; readonly target: string; readonly connected: boolean };
+  /** BoundedFlood's counters (in-tree controller only). */
+  readonly flood: BoundedFloodCounters | undefined;
+  /** Flow entries in the datapath now. */
+  readonly flows: number;
   /** Overlay candidates kept out of signaling (overlay/recursion.ts); undefined without an overlay address. */
   readonly recursionGuard: RecursionGuardStats | undefined;
 }
@@ -222,6 +238,37 @@ function candidate(c: NonNullable<TinCanStats['pair']>['local'] | undefined): Ca
   return c === undefined ? undefined : { type: c.type, address: c.address, port: c.port };
 }
 
+/** The topology's options from the node's config (the driver's own defaults where the config has none). */
+export function topologyOptions(cfg: NodeConfig): TopologyOptions {
+  const t = cfg.topology;
+  return {
+    ...TOPOLOGY_DEFAULTS,
+    minSuccessors: t.minSuccessors,
+    maxLongDistance: t.maxLongDistance,
+    maxIncomingLongDistance: t.maxIncomingLongDistance ?? TOPOLOGY_DEFAULTS.maxIncomingLongDistance,
+    maxOnDemand: t.maxOnDemand,
+    staticPeers: t.staticEdges,
+    manual: t.manual,
+    role: t.role,
+    minConnectedMs: t.minConnectedMs,
+  };
+}
+
+/** What start() made, in order, so that a failure part-way undoes exactly that. */
+interface Made {
+  dp?: Datapath;
+  controller?: Controller;
+  channel?: Channel;
+  tap?: TapPort;
+}
+
+async function undo(m: Made): Promise<void> {
+  await m.channel?.stop().catch(() => undefined);
+  await m.controller?.stop().catch(() => undefined);
+  m.dp?.stop(); // closes its ports, the TAP with them
+  if (m.dp === undefined) m.tap?.close();
+}
+
 export class OverlayNode {
   readonly nodeId: string;
   readonly cert: NodeCert;
@@ -229,40 +276,46 @@ export class OverlayNode {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly dp: Datapath;
+  private readonly channel: Channel;
+  private readonly controller: Controller | undefined;
+  private readonly flood: ReturnType<typeof boundedFlood> | undefined;
+  private readonly target: string;
   private readonly tap: TapPort;
   private readonly signal: NodeSignal;
   private readonly links: NodeLinkManager;
-  private readonly peers: StaticPeers;
+  private readonly topology: TopologyDriver;
   private readonly guard: { stats(): RecursionGuardStats } | undefined;
   /** Datapath port of each link that is up, by link id, with the port object (numbers are reused). */
-  private readonly linkPorts = new Map<string, { no: number; port: FramePort; seenToUpMs: number | undefined }>();
-  /** Port-status messages the datapath sent, by reason (counted by its sink). */
-  private readonly portStatus: { add: number; delete: number; modify: number };
+  private readonly linkPorts = new Map<string, { no: number; port: FramePort; peer: string; seenToUpMs: number | undefined }>();
+  /** Peer node id of each link port, by port name: BoundedFlood's peerOf. */
+  private readonly portPeers: Map<string, string>;
+  /** When each peer was last seen or its link lost: "peer seen → port up". */
+  private readonly waitingSince = new Map<string, number>();
   private stopping: Promise<void> | undefined;
 
   private constructor(
     opts: NodeOptions,
-    nodeId: string,
-    cert: NodeCert,
-    dp: Datapath,
-    portStatus: { add: number; delete: number; modify: number },
-    tap: TapPort,
-    signal: NodeSignal,
-    links: NodeLinkManager,
-    guard: { stats(): RecursionGuardStats } | undefined,
+    parts: {
+      nodeId: string; cert: NodeCert; dp: Datapath; channel: Channel; controller: Controller | undefined; flood: ReturnType<typeof boundedFlood> | undefined;
+      target: string; portPeers: Map<string, string>; tap: TapPort; signal: NodeSignal; links: NodeLinkManager; topology: TopologyDriver; guard: { stats(): RecursionGuardStats } | undefined;
+    },
   ) {
     this.cfg = opts.config;
     this.log = opts.log;
     this.now = opts.now ?? (() => performance.now());
-    this.nodeId = nodeId;
-    this.cert = cert;
-    this.dp = dp;
-    this.portStatus = portStatus;
-    this.tap = tap;
-    this.signal = signal;
-    this.links = links;
-    this.guard = guard;
-    this.peers = new StaticPeers({ peers: opts.config.peers, connect: (p) => this.links.connect(p), log: opts.log, now: this.now });
+    this.nodeId = parts.nodeId;
+    this.cert = parts.cert;
+    this.dp = parts.dp;
+    this.channel = parts.channel;
+    this.controller = parts.controller;
+    this.flood = parts.flood;
+    this.target = parts.target;
+    this.portPeers = parts.portPeers;
+    this.tap = parts.tap;
+    this.signal = parts.signal;
+    this.links = parts.links;
+    this.topology = parts.topology;
+    this.guard = parts.guard;
   }
 
   /**
@@ -285,39 +338,60 @@ export class OverlayNode {
       log.warn({ real: cert.fingerprint, announced: announced.fingerprint }, 'TEST HOOK: announcing a fingerprint that is not this node\'s certificate; every peer must refuse its links');
     }
 
-    const counts = { add: 0, delete: 0, modify: 0 };
-    const dp = new Datapath({ name: cfg.appBridge.name, dpid: BigInt(`0x${nodeId.slice(0, 16)}`), tables: 1, failMode: cfg.controller.failMode, log });
-    // Until a controller is attached, port-status messages end here: counted and logged, so that the
-    // order of a link's port joining and leaving can be seen in the log and the status.
-    const sink: AsyncSink = {
-      connected: 0,
-      wants: (kind: AsyncKind) => kind === 'port_status',
-      sendAsync: (msg: OFPMessage, kind: AsyncKind, reason: number) => {
-        if (kind === 'port_status' && msg.type === 'OFPPortStatus') {
-          const what = reason === OFPPR.ADD ? 'add' : reason === OFPPR.DELETE ? 'delete' : 'modify';
-          counts[what]++;
-          log.info({ port: msg.desc.port_no, name: msg.desc.name, reason: what.toUpperCase() }, 'port status');
-        }
-        return 0;
-      },
+    const made: Made = {};
+    const fail = async (e: unknown, code: NodeError['code'], what: string): Promise<never> => {
+      await undo(made);
+      if (e instanceof NodeError) throw e;
+      throw new NodeError(code, `${what}: ${e instanceof Error ? e.message : String(e)}`);
     };
-    dp.attach(sink);
+    const dp = new Datapath({ name: cfg.appBridge.name, dpid: BigInt(`0x${nodeId.slice(0, 16)}`), tables: 1, failMode: cfg.controller.failMode, log });
+    made.dp = dp;
+
+    // The controller: BoundedFlood in this process, or the external one the config names.
+    const portPeers = new Map<string, string>();
+    let flood: ReturnType<typeof boundedFlood> | undefined;
+    let target: string;
+    if (cfg.controller.kind === 'in-tree') {
+      flood = boundedFlood({
+        nodeId,
+        peerOf: (port) => portPeers.get(port.name),
+        idleTimeout: cfg.boundedFlood.flowIdleTimeout,
+        hardTimeout: cfg.boundedFlood.flowHardTimeout,
+      });
+      const controller = new Controller({ listen: ['tcp:127.0.0.1:0'], apps: [flood.app], logger: log });
+      try {
+        await controller.start();
+      } catch (e) {
+        return fail(e, 'ECONTROLLER', 'cannot start the in-tree controller');
+      }
+      made.controller = controller;
+      target = controller.addresses()[0] ?? 'tcp:127.0.0.1:6653';
+    } else {
+      target = cfg.controller.target;
+    }
+    const channel = new Channel({ targets: [parseEndpoint(target, TARGET_KINDS, 'controller target')], handler: dp, log });
+    dp.attach(channel);
+    made.channel = channel;
+    try {
+      await channel.start();
+    } catch (e) {
+      return fail(e, 'ECONTROLLER', `cannot connect the switch to its controller ${target}`);
+    }
 
     let tap: TapPort;
     try {
       tap = parts.openTap(cfg.appBridge.name);
     } catch (e) {
-      dp.stop();
-      throw new NodeError('ETAP', `cannot open the application TAP ${cfg.appBridge.name}: ${e instanceof Error ? e.message : String(e)}`);
+      return fail(e, 'ETAP', `cannot open the application TAP ${cfg.appBridge.name}`);
     }
+    made.tap = tap;
     try {
       (parts.configureTap ?? configureTapWithIp)(cfg.appBridge);
       dp.addPort(tap, TAP_PORT);
       tap.setAdminUp?.(true);
     } catch (e) {
-      dp.stop();
-      tap.close();
-      throw e instanceof NodeError ? e : new NodeError('ETAP', `cannot set up the application TAP ${cfg.appBridge.name}: ${e instanceof Error ? e.message : String(e)}`);
+      if (!dp.portNumbers().includes(TAP_PORT)) tap.close();
+      return fail(e, 'ETAP', `cannot set up the application TAP ${cfg.appBridge.name}`);
     }
     log.info({ tap: cfg.appBridge.name, hwAddr: tap.hwAddr, ip4: cfg.appBridge.ip4, prefixLen: cfg.appBridge.prefixLen, mtu: cfg.appBridge.mtu, ipv6: 'off' }, 'application TAP up');
 
@@ -333,8 +407,26 @@ export class OverlayNode {
       request: (peer, action, params, o) => guard.request(peer, action, params, o),
       onRequest: (action, handler) => guard.onRequest(action, handler),
     };
-    const links = parts.linkManager({ nodeId, overlayId: cfg.overlay, mac: tap.hwAddr, signal, cert: announced, link: cfg.link, log });
-    const node = new OverlayNode(opts, nodeId, cert, dp, counts, tap, signal, links, guard);
+    // The topology asks the link manager for links; the manager asks the topology who may link to us.
+    const topology = new TopologyDriver({
+      self: nodeId,
+      overlayId: cfg.overlay,
+      topology: topologyOptions(cfg),
+      signal,
+      links: { connect: (p) => links.connect(p), disconnect: (p, why) => links.disconnect(p, why) },
+      log,
+      ...(opts.scheduler !== undefined && { scheduler: opts.scheduler }),
+      ...(opts.rand !== undefined && { rand: opts.rand }),
+      ...(opts.now !== undefined && { now: opts.now }),
+      ...(opts.topologyTickMs !== undefined && { tickMs: opts.topologyTickMs }),
+    });
+    const links = parts.linkManager({
+      nodeId, overlayId: cfg.overlay, mac: tap.hwAddr, signal, cert: announced, link: cfg.link, log,
+      authorize: (peer) => topology.authorize(peer),
+    });
+    const node = new OverlayNode(opts, {
+      nodeId, cert, dp, channel, controller: made.controller, flood, target, portPeers, tap, signal, links, topology, guard,
+    });
     node.wire();
     try {
       await signal.start();
@@ -342,7 +434,7 @@ export class OverlayNode {
       await node.stop();
       throw e;
     }
-    log.info({ nodeId, jid: cfg.signal.jid, fingerprint: cert.fingerprint, peers: cfg.peers }, 'node running');
+    log.info({ nodeId, jid: cfg.signal.jid, fingerprint: cert.fingerprint, controller: target, staticEdges: cfg.topology.staticEdges }, 'node running');
     return node;
   }
 
@@ -351,11 +443,16 @@ export class OverlayNode {
     this.links.on('down', (info, reason) => this.linkDown(info, reason));
     this.links.on('failed', (info, reason) => this.log.warn({ peer: info.peerId, link: info.linkId, role: info.role, reason }, 'link set-up failed'));
     this.links.start();
+    this.topology.start();
     this.signal.onPresence((peer, present) => {
       if (peer === this.nodeId) return;
-      this.log.info({ peer, present, listed: this.peers.has(peer) }, present ? 'peer seen' : 'peer left');
-      if (present) this.peers.present(peer);
-      else this.peers.gone(peer);
+      this.log.info({ peer, present }, present ? 'peer seen' : 'peer left');
+      if (present) {
+        if (![...this.linkPorts.values()].some((r) => r.peer === peer)) this.waitingSince.set(peer, this.now());
+        this.topology.peerPresent(peer);
+      } else {
+        this.topology.peerGone(peer);
+      }
     });
   }
 
@@ -364,18 +461,22 @@ export class OverlayNode {
       port.close();
       return;
     }
-    const since = this.peers.since(info.peerId);
+    const since = this.waitingSince.get(info.peerId);
+    this.waitingSince.delete(info.peerId);
     const seenToUpMs = since === undefined ? undefined : Math.round(this.now() - since);
+    // Registered before the port joins: BoundedFlood asks on the port-status ADD which peer it leads to.
+    this.portPeers.set(port.name, info.peerId);
     let no: number;
     try {
       no = this.dp.addPort(port);
     } catch (e) {
+      this.portPeers.delete(port.name);
       this.log.error({ peer: info.peerId, link: info.linkId, err: e instanceof Error ? e.message : String(e) }, 'cannot add the link\'s port; closing the link');
       port.close();
       return;
     }
-    this.linkPorts.set(info.linkId, { no, port, seenToUpMs });
-    this.peers.linkUp(info.peerId);
+    this.linkPorts.set(info.linkId, { no, port, peer: info.peerId, seenToUpMs });
+    this.topology.linkUp(info.peerId);
     const pair = info.stats?.pair ?? (port instanceof TinCanLink ? port.stats().pair : undefined);
     this.log.info(
       {
@@ -392,13 +493,24 @@ export class OverlayNode {
     this.linkPorts.delete(info.linkId);
     // The datapath may already have dropped the port (its 'gone'), and its number may have gone to
     // another link since: remove it only while no other port of ours holds that number.
-    if (rec !== undefined && rec.no !== TAP_PORT && ![...this.linkPorts.values()].some((r) => r.no === rec.no)) this.dp.removePort(rec.no);
+    if (rec !== undefined) {
+      if (rec.no !== TAP_PORT && ![...this.linkPorts.values()].some((r) => r.no === rec.no)) this.dp.removePort(rec.no);
+      if (![...this.linkPorts.values()].some((r) => r.port.name === rec.port.name)) this.portPeers.delete(rec.port.name);
+    }
     this.log.info({ peer: info.peerId, link: info.linkId, port: rec?.no, reason }, 'link down: port removed');
-    if (!this.stopping) this.peers.linkDown(info.peerId, reason);
+    // An older link's late 'down' while a newer link to the same peer is up: the edge stands.
+    if (this.stopping || [...this.linkPorts.values()].some((r) => r.peer === info.peerId)) return;
+    this.waitingSince.set(info.peerId, this.now());
+    this.topology.linkDown(info.peerId, reason);
   }
 
   status(): NodeStatus {
     const linkInfos = this.links.links();
+    const peerOfPort = (no: number): { name: string; peer: string | undefined } => {
+      if (no === TAP_PORT) return { name: this.tap.name, peer: undefined };
+      const rec = [...this.linkPorts.values()].find((r) => r.no === no);
+      return { name: rec?.port.name ?? '?', peer: rec?.peer };
+    };
     return {
       nodeId: this.nodeId,
       overlay: this.cfg.overlay,
@@ -406,7 +518,7 @@ export class OverlayNode {
       fingerprint: this.cert.fingerprint,
       signalOnline: this.signal.online(),
       tap: { name: this.tap.name, port: TAP_PORT, hwAddr: this.tap.hwAddr, ip4: this.cfg.appBridge.ip4, prefixLen: this.cfg.appBridge.prefixLen, mtu: this.cfg.appBridge.mtu },
-      ports: this.dp.portNumbers().map((no) => ({ no, name: no === TAP_PORT ? this.tap.name : ([...this.linkPorts.values()].find((r) => r.no === no)?.port.name ?? '?') })),
+      ports: this.dp.portNumbers().map((no) => ({ no, ...peerOfPort(no) })),
       links: linkInfos.map((l): LinkStatus => {
         const rec = this.linkPorts.get(l.linkId);
         return {
@@ -414,8 +526,10 @@ export class OverlayNode {
           local: candidate(l.stats?.pair?.local), remote: candidate(l.stats?.pair?.remote), rttMs: l.stats?.srttMs,
         };
       }),
-      peers: this.peers.states(),
-      portStatus: { ...this.portStatus },
+      topology: this.topology.status(),
+      controller: { kind: this.cfg.controller.kind, target: this.target, connected: this.channel.connected > 0 },
+      flood: this.flood?.counters(),
+      flows: this.dp.dumpFlows().length,
       recursionGuard: this.guard?.stats(),
     };
   }
@@ -423,6 +537,11 @@ export class OverlayNode {
   /** The datapath's ports, one line each (switch/ctl.ts's dump-ports). */
   dumpPorts(): string[] {
     return this.dp.dumpPorts();
+  }
+
+  /** The datapath's flows, one line each (ovs-ofctl dump-flows' form). */
+  dumpFlows(): string[] {
+    return this.dp.dumpFlows();
   }
 
   /** Called when signaling fails for good while the node runs: it can no longer find or reach peers. */
@@ -437,7 +556,7 @@ export class OverlayNode {
   }
 
   private async shutdown(): Promise<void> {
-    this.peers.stop();
+    this.topology.stop();
     try {
       await this.links.close();
     } catch (e) {
@@ -448,7 +567,7 @@ export class OverlayNode {
     } catch (e) {
       this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'leaving the XMPP server failed');
     }
-    this.dp.stop(); // closes every port; the TAP the node created goes with its file descriptor
+    await undo({ dp: this.dp, channel: this.channel, ...(this.controller !== undefined && { controller: this.controller }) });
     this.log.info({ tap: this.tap.name }, 'node stopped');
   }
 }

@@ -178,6 +178,19 @@ describe('connect', () => {
 });
 
 describe('timeouts and rollback', () => {
+  it('a peer the policy does not authorize is refused (unauthorized, with the reason), nothing is made; once authorized it links', async () => {
+    let allowed = false;
+    const { a, b, ia, ib } = twoNodes({ b: { authorize: (peer) => (allowed ? undefined : `no edge agreed with ${peer}`) } });
+    await expect(a.m.connect(ib)).rejects.toMatchObject({ name: 'LinkError', message: expect.stringMatching(/unauthorized.*no edge agreed with/) });
+    expect(b.m.links()).toEqual([]);
+    expect(b.m.counters().refusedIn).toEqual({ unauthorized: 1 });
+    expect(b.seen.up).toEqual([]);
+    allowed = true;
+    const info = await a.m.connect(ib);
+    expect(info.state).toBe('up');
+    await until(() => b.seen.up.length === 1 && b.seen.up[0]?.info.peerId === ia, UP_MS, 'B up');
+  }, 60_000);
+
   it('a lost request times out, rolls back (nothing up, nothing left), and a retry comes up', async () => {
     const { bus, a, b, ib } = twoNodes({ a: { timeouts: { stepMs: 1500, setupMs: 15_000 } } });
     let dropped = 0;

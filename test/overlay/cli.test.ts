@@ -48,7 +48,7 @@ describe('tinflow node --check-config', () => {
     const shown = JSON.parse(r.stdout) as Record<string, Record<string, unknown>>;
     expect(shown.Signal).toMatchObject({ Port: 5222, Password: '********', MucDomain: 'conference.natlab.test' });
     expect(shown.LinkManager).toMatchObject({ Turn: [{ User: 'tf', Password: '********' }], Mtu: 1400, TimeoutMs: 5000 });
-    expect(shown.AppBridge).toEqual({ Name: 'tf-lab', IP4: '10.10.10.1', PrefixLen: 24, MTU: 1400 });
+    expect(shown.AppBridge).toEqual({ Name: 'tf-lab', IP4: '10.10.10.1', PrefixLen: 24, MTU: 1351 });
     expect(shown.StateDir).toBe(join(dir, 'state'));
   });
 
@@ -59,7 +59,7 @@ describe('tinflow node --check-config', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toEqual([
-      `tinflow node: ${file}: $.Peerz: unknown key in the node configuration; expected NodeId, Overlay, Signal, LinkManager, AppBridge, Peers, Controller, LogLevel, StateDir`,
+      `tinflow node: ${file}: $.Peerz: unknown key in the node configuration; expected NodeId, Overlay, Signal, LinkManager, AppBridge, Topology, BoundedFlood, Controller, Status, LogLevel, StateDir`,
     ]);
     writeFileSync(file, JSON.stringify({ Overlay: 'lab', Signal: { Username: 'a@natlab.test', Password: 'p', Port: 70000 }, LinkManager: { Mtu: 10 } }));
     const r2 = run('--config', file);

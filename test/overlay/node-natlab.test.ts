@@ -18,14 +18,8 @@
  * Needs root and the apt packages prosody, coturn, nftables, iperf3, and a fresh dist/ (`npx tsc -p
  * tsconfig.build.json`).
  */
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeCtl } from '../../overlay/ctl.js';
-import type { LinkStatus, NodeStatus } from '../../overlay/node.js';
+import type { LinkStatus } from '../../overlay/node.js';
 import {
   type Coturn,
   type LabNode,
@@ -39,10 +33,8 @@ import {
   startProsody,
 } from '../../scripts/natlab.js';
 import { inNs, ipv6Disabled } from '../../scripts/netlab.js';
+import { type RunningNode, account, distStale, iperf as iperfIn, labNodeConfig, ping, startLabNode, statusOf, tapRxPackets, upLink } from '../../scripts/overlay-lab.js';
 import { waitFor } from '../helpers/wait.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const TINFLOW = join(ROOT, 'scripts', 'tinflow');
 
 /** Node ids, easy to tell apart in logs. */
 const ID = {
@@ -58,38 +50,6 @@ type Name = keyof typeof ID;
 const ECHO_MS = 500;
 const TIMEOUT_MS = 3000;
 
-interface LogLine {
-  readonly level: number;
-  readonly msg?: string;
-  readonly [k: string]: unknown;
-}
-
-interface RunningNode {
-  readonly name: Name;
-  readonly lab: LabNode;
-  readonly proc: ChildProcess;
-  readonly ctl: string;
-  readonly logs: LogLine[];
-  readonly stderr: string[];
-  readonly exited: Promise<number | null>;
-  status(): Promise<NodeStatus>;
-}
-
-/** dist/ must have been built from the sources this test is about. */
-function distStale(): string | undefined {
-  for (const dir of ['overlay']) {
-    for (const f of readdirSync(join(ROOT, dir)).filter((x) => x.endsWith('.ts') && !x.endsWith('.d.ts'))) {
-      const js = join(ROOT, 'dist', dir, f.replace(/\.ts$/, '.js'));
-      if (!existsSync(js) || statSync(js).mtimeMs < statSync(join(ROOT, dir, f)).mtimeMs) return `${dir}/${f}`;
-    }
-  }
-  return undefined;
-}
-
-function upLink(s: NodeStatus, peer: string): LinkStatus | undefined {
-  return s.links.find((l) => l.peerId === peer && l.state === 'up' && l.port !== undefined);
-}
-
 describe('tinflow node in the NAT lab', () => {
   let nat: NatLab;
   let prosody: Prosody;
@@ -97,7 +57,7 @@ describe('tinflow node in the NAT lab', () => {
   const routers: Record<string, NatRouter> = {};
   const labs: Partial<Record<Name, LabNode>> = {};
   const nodes: Partial<Record<Name, RunningNode>> = {};
-  const accounts = (Object.keys(ID) as Name[]).map((n) => ({ user: `node-${n}`, password: `pw-${n}` }));
+  const accounts = (Object.keys(ID) as Name[]).map((n) => account(n));
   const figures: Record<string, unknown> = {};
 
   let setupError: unknown;
@@ -134,95 +94,34 @@ describe('tinflow node in the NAT lab', () => {
 
   /** A node's config: its account, the lab's STUN and TURN, fast link liveness, its TAP address. */
   function config(name: Name, opts: { peers?: readonly Name[]; password?: string; ip?: number; turn?: boolean }): Record<string, unknown> {
-    const svc = `${coturn.host}:${coturn.port}`;
-    return {
-      NodeId: ID[name],
-      Overlay: 'lab',
-      Signal: { HostAddress: prosody.host, Port: prosody.port, Username: `node-${name}@${prosody.domain}`, Password: opts.password ?? `pw-${name}`, Tls: 'none', Sasl: 'plain' },
-      LinkManager: {
-        Stun: [svc],
-        ...(opts.turn === false ? {} : { Turn: [{ Address: svc, User: coturn.user, Password: coturn.password }] }),
-        EchoIntervalMs: ECHO_MS,
-        TimeoutMs: TIMEOUT_MS,
-      },
-      AppBridge: { Name: `tf-${name}`, IP4: `10.10.10.${opts.ip ?? 1}`, PrefixLen: 24, MTU: 1350 },
-      Peers: (opts.peers ?? []).map((p) => ID[p]),
-      LogLevel: 'info',
-      StateDir: 'state',
-    };
+    return labNodeConfig(prosody, coturn, name, {
+      nodeId: ID[name], ip: opts.ip ?? 1, echoMs: ECHO_MS, timeoutMs: TIMEOUT_MS, staticEdges: (opts.peers ?? []).map((p) => ID[p]),
+      ...(opts.password !== undefined && { password: opts.password }),
+      ...(opts.turn !== undefined && { turn: opts.turn }),
+    });
   }
 
   /** Starts `scripts/tinflow node` in the node's namespace (tracked by the lab). */
   function startNode(name: Name, cfg: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): RunningNode {
     const lab = labs[name];
     if (lab === undefined) throw new Error(`no namespace for node ${name}`);
-    const dir = nat.lab.tempDir(`node-${name}`);
-    const file = join(dir, 'node.json');
-    writeFileSync(file, JSON.stringify(cfg, null, 2));
-    const proc = nat.lab.spawnIn(lab.ns, process.execPath, [TINFLOW, 'node', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    const logs: LogLine[] = [];
-    const stderr: string[] = [];
-    createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (line) => {
-      stderr.push(line);
-      if (stderr.length > 2000) stderr.splice(0, 1000);
-      if (line.startsWith('{')) {
-        try {
-          logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          /* not a log line */
-        }
-      }
-    });
-    proc.stdout?.resume();
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    const ctl = join(dir, 'state', 'node.ctl');
-    const node: RunningNode = { name, lab, proc, ctl, logs, stderr, exited, status: async () => (await nodeCtl(ctl, 'status')) as NodeStatus };
+    const node = startLabNode(nat, lab, name, cfg, { env });
     nodes[name] = node;
     return node;
   }
 
-  const tail = (n: RunningNode): string => n.stderr.slice(-15).join('\n');
-  const alive = (n: RunningNode) => (): void => {
-    if (n.proc.exitCode !== null || n.proc.signalCode !== null) throw new Error(`node ${n.name} exited (${n.proc.exitCode ?? n.proc.signalCode}):\n${tail(n)}`);
-  };
+  const tail = (n: RunningNode): string => n.tail();
+  const alive = (n: RunningNode) => (): void => n.alive();
 
   /** Waits until n has its link with peer up and its port in the datapath. */
   async function linkUp(n: RunningNode, peer: Name, ms = 30_000): Promise<LinkStatus> {
-    return waitFor(`node ${n.name}'s link with ${peer} up`, async () => (existsSync(n.ctl) ? upLink(await n.status(), ID[peer]) : undefined), ms, {
-      intervalMs: 100, check: alive(n), detail: () => tail(n),
-    });
+    return waitFor(`node ${n.name}'s link with ${peer} up`, async () => {
+      const s = await statusOf(n);
+      return s === undefined ? undefined : upLink(s, ID[peer]);
+    }, ms, { intervalMs: 100, check: alive(n), detail: () => tail(n) });
   }
 
-  function ping(from: RunningNode, to: string, count = 3): { sent: number; received: number } {
-    let out: string;
-    try {
-      out = inNs(from.lab.ns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', to);
-    } catch (e) {
-      out = e !== null && typeof e === 'object' && 'stdout' in e ? String((e as { stdout: unknown }).stdout) : '';
-    }
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-    return { sent: Number(m?.[1] ?? count), received: Number(m?.[2] ?? 0) };
-  }
-
-  /** Frames the host sent into the node's application TAP (its datapath port 1's rx). */
-  async function tapRxPackets(n: RunningNode): Promise<number> {
-    const lines = (await nodeCtl(n.ctl, 'dump-ports')) as string[];
-    const m = /^port 1 .*? rx (\d+) pkts/.exec(lines.find((l) => l.startsWith('port 1 ')) ?? '');
-    if (m === null) throw new Error(`no port 1 in dump-ports: ${JSON.stringify(lines)}`);
-    return Number(m[1]);
-  }
-
-  async function iperf(from: RunningNode, to: RunningNode, addr: string): Promise<number> {
-    const server = nat.lab.spawnIn(to.lab.ns, 'iperf3', ['-s', '-1', '-B', addr, '-p', '5301'], { stdio: 'ignore' });
-    try {
-      await waitFor('iperf3 server listening', () => inNs(to.lab.ns, 'ss', '-Hltn', 'src', `${addr}:5301`).includes('5301'), 5000);
-      const out = inNs(from.lab.ns, 'iperf3', '-c', addr, '-p', '5301', '-t', '2', '-J');
-      const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
-      return j.end.sum_received.bits_per_second / 1e6;
-    } finally {
-      if (server.exitCode === null) server.kill('SIGTERM');
-    }
-  }
+  const iperf = (from: RunningNode, to: RunningNode, addr: string): Promise<number> => iperfIn(nat, from, to, addr);
 
   it('two nodes behind default NATs link through signaling alone: srflx path, ping, iperf3, setup time', async () => {
     ready();
@@ -254,9 +153,8 @@ describe('tinflow node in the NAT lab', () => {
     expect(tapInfo).not.toMatch(/inet6/);
     expect(inNs(a.lab.ns, 'ip', '-o', 'link', 'show', 'dev', 'tf-a')).toMatch(/<[^>]*\bUP\b[^>]*> mtu 1350 /);
     expect(ipv6Disabled('tf-a', a.lab.ns)).toBe(true);
-    // The link's port joined each datapath with a port-status ADD (the TAP's is the other one).
-    expect(sa.portStatus.add).toBe(2);
-    expect(sa.ports.map((p) => p.no)).toEqual([1, pa?.port]);
+    // The link's port joined the datapath, known as the peer's (the TAP's is the other one).
+    expect(sa.ports.map((p) => [p.no, p.peer])).toEqual([[1, undefined], [pa?.port, ID.b]]);
     // Peer seen → port up, as each node measured it.
     const setup = [la.seenToUpMs, lb.seenToUpMs].filter((x): x is number => x !== undefined);
     figures.seenToUpMs = setup;
@@ -354,9 +252,8 @@ describe('tinflow node in the NAT lab', () => {
     figures.killToPortRemovedMs = gone;
     const s = await a.status();
     expect(s.ports.map((p) => p.no)).toEqual([1]);
-    expect(s.portStatus.delete).toBeGreaterThanOrEqual(1);
     // The log line may trail the status answer on its pipe.
-    await waitFor('the port-status DELETE in node a\'s log', () => a.logs.some((l) => l.msg === 'port status' && l.reason === 'DELETE' && l.port === port), 5000);
+    await waitFor('"link down: port removed" in node a\'s log', () => a.logs.some((l) => l.msg === 'link down: port removed' && l.port === port), 5000);
     // Within the configured link timeout (3 s after the last echo reply), plus scheduling slack.
     expect(gone).toBeLessThan(TIMEOUT_MS + 7000);
     expect(a.proc.exitCode).toBeNull();

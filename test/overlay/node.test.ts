@@ -1,12 +1,13 @@
 /**
  * The node's composition (overlay/node.ts) on stand-ins, without root: in-memory ports for the TAP and
- * the links, a recording signaling client and link manager, the real datapath and the real state files
- * (node id, certificate). It shows:
+ * the links, a recording signaling client and link manager, the real datapath, the real in-tree
+ * controller (TCP on 127.0.0.1) with BoundedFlood, and the real state files (node id, certificate).
+ * It shows:
  * - start-up: StateDir/nid made once and reused, the certificate made, the TAP configured and added as
- *   port 1 (port-status ADD), and signaling started last;
- * - policy: listed peers are dialled when present, unlisted ones never;
- * - links: 'up' adds the link's port (ADD) and frames flow TAP ⇄ link through the standalone datapath;
- *   'down' removes it (DELETE);
+ *   port 1, the switch connected to its controller, and signaling started last;
+ * - policy: a static peer is asked for an edge (TOP_NEGOTIATE_EDGE) when present and then dialled;
+ * - links: 'up' adds the link's port, a broadcast from the TAP leaves on it in BoundedFlood's header,
+ *   and a frame from the peer reaches the TAP; 'down' removes the port;
  * - a link whose port the datapath already dropped ('gone') while its number went to a newer link: the
  *   late 'down' leaves the newer link's port alone;
  * - stop: links closed, signaling stopped, TAP closed, in that order;
@@ -23,13 +24,14 @@ import { resolveNodeConfig } from '../../overlay/config.js';
 import { type NodeLinkManager, type NodeParts, type NodeSignal, NodeError, OverlayNode, ensureNodeId } from '../../overlay/node.js';
 import { MemoryPort } from '../../switch/memory-port.js';
 import type { FramePort } from '../../switch/port.js';
+import { waitFor } from '../helpers/wait.js';
 
 const A = 'a0000000000000000000000000000000';
 const B = 'b0000000000000000000000000000000';
-const C = 'c0000000000000000000000000000000';
 
 class FakeSignal implements NodeSignal {
   presence: ((peer: string, present: boolean) => void) | undefined;
+  readonly requests: { peer: string; action: string }[] = [];
   constructor(private readonly events: string[]) {}
   start(): Promise<void> {
     this.events.push('signal start');
@@ -46,8 +48,9 @@ class FakeSignal implements NodeSignal {
     return true;
   }
   onFatal(): void {}
-  request(): Promise<unknown> {
-    return Promise.resolve({ status: 'accepted' });
+  request(peer: string, action: string): Promise<unknown> {
+    this.requests.push({ peer, action });
+    return Promise.resolve({ is_accepted: true, edge_type: 'CETypeStatic' });
   }
   onRequest(): unknown {
     return undefined;
@@ -70,6 +73,9 @@ class FakeLinks extends EventEmitter implements NodeLinkManager {
   }
   links(): LinkInfo[] {
     return [...this.up.values()].map((u) => u.info);
+  }
+  disconnect(peer: string, reason = 'disconnected'): void {
+    for (const [id, u] of this.up) if (u.info.peerId === peer) this.bringDown(id, reason);
   }
   bringUp(peer: string, linkId: string): MemoryPort {
     const port = new MemoryPort({ name: `tf${peer.slice(0, 10)}`, mtu: 1400 });
@@ -125,7 +131,7 @@ describe('overlay node composition', () => {
       configureTap: (cfg) => events.push(`configure tap ${cfg.name} ${cfg.ip4 ?? '-'}/${cfg.prefixLen} mtu ${cfg.mtu}`),
     };
     const config = resolveNodeConfig(
-      { Overlay: 'lab', Signal: { Username: 'node-a@natlab.test', Password: 'pw' }, AppBridge: { IP4: '10.10.10.1', MTU: 1350 }, Peers: [B], StateDir: opts.state ?? 'state' },
+      { Overlay: 'lab', Signal: { Username: 'node-a@natlab.test', Password: 'pw' }, AppBridge: { IP4: '10.10.10.1', MTU: 1350 }, Topology: { StaticEdges: [B] }, StateDir: opts.state ?? 'state' },
       { baseDir: dir },
     );
     const clock = { t: 1000 };
@@ -143,8 +149,9 @@ describe('overlay node composition', () => {
     expect(node.cert.fingerprint).toMatch(/^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     expect(events).toEqual(['open tap tf-lab', 'configure tap tf-lab 10.10.10.1/24 mtu 1350', 'signal start']);
     const s = node.status();
-    expect(s.ports).toEqual([{ no: 1, name: 'tf-lab' }]);
-    expect(s.portStatus.add).toBe(1);
+    expect(s.ports).toEqual([{ no: 1, name: 'tf-lab', peer: undefined }]);
+    expect(s.controller).toMatchObject({ kind: 'in-tree', target: expect.stringMatching(/^tcp:127\.0\.0\.1:\d+$/) });
+    await waitFor('the switch connected to its controller', () => node.status().controller.connected);
     expect(s.recursionGuard).toEqual({ network: '10.10.10.0/24', candidatesDropped: 0 });
     await node.stop();
     const again = await startNode();
@@ -153,34 +160,49 @@ describe('overlay node composition', () => {
     await again.node.stop();
   });
 
-  it('dials listed peers when present, not others; a link up is a port, frames flow, a link down is removed', async () => {
-    const { node, tap, signal, links, clock } = await startNode({ state: 'state2' });
-    signal.presence?.(C, true);
-    expect(links().connects).toEqual([]);
+  /** Presence of B, then the node asks it for an edge and dials it. */
+  async function dialled(signal: FakeSignal, links: () => FakeLinks): Promise<void> {
     signal.presence?.(B, true);
-    expect(links().connects).toEqual([B]);
+    await waitFor('B dialled', () => links().connects.includes(B));
+    expect(signal.requests).toEqual([{ peer: B, action: 'TOP_NEGOTIATE_EDGE' }]);
+  }
+
+  it('negotiates and dials a static peer when present; a link up is a port, frames flow, a link down is removed', async () => {
+    const { node, tap, signal, links, clock } = await startNode({ state: 'state2' });
+    await waitFor('the switch connected to its controller', () => node.status().controller.connected);
+    await dialled(signal, links);
     clock.t = 1420;
     const port = links().bringUp(B, 'link1');
     let s = node.status();
-    expect(s.ports).toEqual([{ no: 1, name: 'tf-lab' }, { no: 2, name: 'tfb000000000' }]);
-    expect(s.portStatus.add).toBe(2);
-    expect(s.links).toMatchObject([{ peerId: B, linkId: 'link1', port: 2, seenToUpMs: 420, setupMs: 5 }]);
-    expect(s.peers).toMatchObject([{ peer: B, linked: true }]);
-    // A broadcast from the host goes out on the link; the answer comes back to the host (standalone learning).
+    expect(s.ports).toEqual([{ no: 1, name: 'tf-lab', peer: undefined }, { no: 2, name: 'tfb000000000', peer: B }]);
+    expect(s.links).toMatchObject([{ peerId: B, linkId: 'link1', port: 2, setupMs: 5 }]);
+    expect(s.topology.edges).toMatchObject([{ peer: B, type: 'static', dir: 'out', state: 'connected' }]);
+    // A broadcast from the host goes out on the link in BoundedFlood's header (EtherType 0xC0C0), the
+    // host's frame inside; a frame from the peer reaches the host.
+    await waitFor('BoundedFlood knows the link port', () => (node.status().flood?.packetIns ?? -1) >= 0);
     tap.inject([frame(1)]);
-    expect(port.take().map((f) => f.toString('hex', 6, 12))).toEqual(['020000000001']);
+    const out = await waitFor('the broadcast on the link', () => {
+      const f = port.take();
+      return f.length > 0 ? f : undefined;
+    });
+    expect(out.map((f) => f.readUInt16BE(12))).toEqual([0xc0c0]);
+    expect(out[0]?.subarray(14 + 35).toString('hex', 6, 12)).toBe('020000000001');
     port.inject([frame(2, '020000000001')]);
-    expect(tap.take().map((f) => f.toString('hex', 6, 12))).toEqual(['020000000002']);
+    const back = await waitFor('the answer at the host', () => {
+      const f = tap.take();
+      return f.length > 0 ? f : undefined;
+    });
+    expect(back.map((f) => f.toString('hex', 6, 12))).toEqual(['020000000002']);
     links().bringDown('link1', 'no echo reply for 3000 ms');
     s = node.status();
-    expect(s.ports).toEqual([{ no: 1, name: 'tf-lab' }]);
-    expect(s.portStatus.delete).toBe(1);
-    expect(s.peers).toMatchObject([{ peer: B, linked: false, lastError: 'no echo reply for 3000 ms' }]);
+    expect(s.ports).toEqual([{ no: 1, name: 'tf-lab', peer: undefined }]);
+    expect(s.topology.edges).toEqual([]);
     await node.stop();
   });
 
   it('a late down for a link whose port number went to a newer link leaves the newer port alone', async () => {
-    const { node, links } = await startNode({ state: 'state3' });
+    const { node, signal, links } = await startNode({ state: 'state3' });
+    await dialled(signal, links);
     const old = links().bringUp(B, 'old');
     expect(node.status().ports.map((p) => p.no)).toEqual([1, 2]);
     old.vanish('the connection failed'); // the datapath drops port 2 on 'gone'
@@ -188,13 +210,14 @@ describe('overlay node composition', () => {
     links().bringUp(B, 'new'); // takes the free number 2
     links().bringDown('old', 'the link is gone');
     const s = node.status();
-    expect(s.ports).toEqual([{ no: 1, name: 'tf-lab' }, { no: 2, name: 'tfb000000000' }]);
+    expect(s.ports).toEqual([{ no: 1, name: 'tf-lab', peer: undefined }, { no: 2, name: 'tfb000000000', peer: B }]);
     expect(s.links).toMatchObject([{ linkId: 'new', port: 2 }]);
     await node.stop();
   });
 
   it('stops in reverse order: links, signaling, then the TAP', async () => {
-    const { node, links, events } = await startNode({ state: 'state4' });
+    const { node, signal, links, events } = await startNode({ state: 'state4' });
+    await dialled(signal, links);
     links().bringUp(B, 'l');
     events.length = 0;
     await node.stop();

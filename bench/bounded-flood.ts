@@ -4,7 +4,8 @@
  * with a plain flood flow (the anchor, no controller), in the same run, as frames per second and a ratio.
  *
  * One node as the overlay node builds it (overlay/node.ts): the tinflow switch (switch/datapath.ts) and
- * the in-tree controller in one process, joined by the OpenFlow channel over TCP on loopback. The
+ * the in-tree controller in one process, joined in-process (overlay/local-channel.ts), and the same
+ * joined by the OpenFlow channel over TCP on loopback (as a controller in another process is). The
  * switch has one leaf port and `--peers` peer ports, all in-memory ports (switch/memory-port.ts), each
  * wired to a counting sink; nothing else runs in the process. Three ways a broadcast crosses the node:
  *   flood flow   eth_dst=ff:ff:ff:ff:ff:ff → FLOOD on the switch: one frame out per peer port
@@ -30,6 +31,7 @@ import { FRB_OVERHEAD, FRB_TYPE, decodeFrb, encodeFrb } from '../controller/apps
 import { Controller } from '../controller/controller.js';
 import { OFPCR_ROLE, OFPP, flowMod, output } from '../openflow/index.js';
 import { sleep } from '../scripts/daemon.js';
+import { LocalChannel } from '../overlay/local-channel.js';
 import { Channel, TARGET_KINDS } from '../switch/channel.js';
 import { Datapath } from '../switch/datapath.js';
 import { MemoryPort, wire } from '../switch/memory-port.js';
@@ -167,17 +169,29 @@ function floodFlowNode(peers: number): Node {
   };
 }
 
-/** A node running BoundedFlood in its in-process controller, over TCP on loopback, as overlay/node.ts does. */
-async function boundedFloodNode(peers: number, mode: 'origin' | 'relay', dpid: bigint): Promise<Node> {
+/**
+ * A node running BoundedFlood in its in-process controller, joined to the switch in-process
+ * (overlay/local-channel.ts, what overlay/node.ts does) or over TCP on loopback (what a controller in
+ * another process needs).
+ */
+async function boundedFloodNode(peers: number, mode: 'origin' | 'relay', dpid: bigint, via: 'local' | 'tcp'): Promise<Node> {
   const portPeers = new Map<string, string>(Array.from({ length: peers }, (_, k) => [`peer${k}`, peerId(k)]));
   const bf = boundedFlood({ nodeId: SELF, peerOf: (p) => portPeers.get(p.name) });
-  const ctl = new Controller({ listen: ['tcp:127.0.0.1:0'], apps: [bf.app], logger: nullLogger });
+  const ctl = new Controller({ ...(via === 'tcp' && { listen: ['tcp:127.0.0.1:0'] }), apps: [bf.app], logger: nullLogger });
   await ctl.start();
   const dp = datapath(dpid);
   const ports = switchWithPorts(dp, peers);
-  const channel = new Channel({ targets: [parseEndpoint(ctl.addresses()[0] ?? '', TARGET_KINDS, 'controller')], handler: dp, log: nullLogger });
-  dp.attach(channel);
-  await channel.start();
+  let channel: Channel | LocalChannel;
+  if (via === 'tcp') {
+    const tcp = new Channel({ targets: [parseEndpoint(ctl.addresses()[0] ?? '', TARGET_KINDS, 'controller')], handler: dp, log: nullLogger });
+    dp.attach(tcp);
+    await tcp.start();
+    channel = tcp;
+  } else {
+    const local = new LocalChannel(dp, dpid, nullLogger);
+    local.connect(ctl);
+    channel = local;
+  }
   for (let i = 0; i < 200 && !(ctl.datapath(dpid) && dp.tables[0] && dp.tables[0].activeCount >= 3); i++) await sleep(25);
   if (!ctl.datapath(dpid)) throw new Error('the switch did not connect to the controller');
   // relay: an FRB from peer 0 rooted far away, bound below self: every other peer lies in (self, bound)
@@ -188,14 +202,15 @@ async function boundedFloodNode(peers: number, mode: 'origin' | 'relay', dpid: b
   const into = mode === 'origin' ? ports.leaf : (ports.peers[0] as MemoryPort);
   const done = mode === 'origin' ? 1 : 0;
   return {
-    name: mode === 'origin' ? 'BF origin' : 'BF relay',
+    name: `BF ${mode}${via === 'tcp' ? ' TCP' : ''}`,
     frame,
     inject: (frames) => into.inject(frames),
     finished: () => ports.counts[done] as number,
     sinkCounts: () => [...ports.counts],
     sample: () => ports.samples[done],
     stop: async () => {
-      await channel.stop();
+      if (channel instanceof LocalChannel) channel.close();
+      else await channel.stop();
       dp.stop();
       await ctl.stop();
       const c = bf.counters();
@@ -255,10 +270,16 @@ const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   process.stdout.write(
-    `bench:flood: one node, 1 leaf + ${o.peers} peer ports (in-memory), switch and controller in this process over TCP loopback; ` +
+    `bench:flood: one node, 1 leaf + ${o.peers} peer ports (in-memory), switch and controller in this process, joined in-process and over TCP loopback; ` +
       `window ${o.window}, batches of ${o.batch}, ${o.rounds} rounds of ${o.seconds} s (+ a warm-up)\n`,
   );
-  const nodes = [floodFlowNode(o.peers), await boundedFloodNode(o.peers, 'origin', 2n), await boundedFloodNode(o.peers, 'relay', 3n)];
+  const nodes = [
+    floodFlowNode(o.peers),
+    await boundedFloodNode(o.peers, 'origin', 2n, 'local'),
+    await boundedFloodNode(o.peers, 'relay', 3n, 'local'),
+    await boundedFloodNode(o.peers, 'origin', 4n, 'tcp'),
+    await boundedFloodNode(o.peers, 'relay', 5n, 'tcp'),
+  ];
   const turns: Turn[] = [];
   try {
     process.stdout.write(line(['', 'round', 'broadcasts/s', 'CPU µs/bcast']));
@@ -275,14 +296,14 @@ async function main(): Promise<void> {
     for (const node of nodes) {
       const counts = node.sinkCounts();
       const s = node.sample();
-      if (node.name === 'BF relay') {
+      if (node.name.startsWith('BF relay')) {
         const relays = counts.slice(2);
         if (relays.some((x) => x !== counts[0])) checks.push(`${node.name}: leaf ${counts[0]} vs relays ${relays.join(',')}`);
         if (s && s.readUInt16BE(12) !== 0x0806) checks.push(`${node.name}: the leaf got ethertype 0x${s.readUInt16BE(12).toString(16)}, not the carried ARP`);
       } else {
         const peers = counts.slice(1);
         if (peers.some((x) => x !== peers[0])) checks.push(`${node.name}: peers got ${peers.join(',')}`);
-        if (node.name === 'BF origin' && s && decodeFrb(s).header.root !== SELF) checks.push(`${node.name}: the copy's root is not this node`);
+        if (node.name.startsWith('BF origin') && s && decodeFrb(s).header.root !== SELF) checks.push(`${node.name}: the copy's root is not this node`);
       }
     }
     process.stdout.write(checks.length ? `CHECK FAILED:\n  ${checks.join('\n  ')}\n` : 'check: every broadcast reached every port it should, once\n');
@@ -295,9 +316,10 @@ async function main(): Promise<void> {
       summary[node.name] = { perS, cpuUs: med(node.name, 'cpuUs'), ratio: anchor / perS };
       process.stdout.write(line([node.name, perS.toFixed(0), med(node.name, 'cpuUs').toFixed(1), `${(anchor / perS).toFixed(1)}×`]));
     }
+    const r = (name: string): string => (summary[name]?.ratio ?? NaN).toFixed(1);
     process.stdout.write(
-      `\nBoundedFlood through the controller: ${(summary['BF origin']?.ratio ?? NaN).toFixed(1)}× (origin) and ${(summary['BF relay']?.ratio ?? NaN).toFixed(1)}× (relay) ` +
-        `slower than a flood flow on the same switch (1 packet-in + ${o.peers} packet-outs per broadcast at the origin).\n`,
+      `\nBoundedFlood through the controller, in-process: ${r('BF origin')}× (origin) and ${r('BF relay')}× (relay) slower than a flood flow on the same switch ` +
+        `(1 packet-in + ${o.peers} packet-outs per broadcast at the origin); over TCP loopback: ${r('BF origin TCP')}× and ${r('BF relay TCP')}×.\n`,
     );
     mkdirSync('results', { recursive: true });
     writeFileSync('results/bench-bounded-flood.json', JSON.stringify({ options: o, turns, summary, checks }, null, 2) + '\n');

@@ -64,7 +64,7 @@ export const DEFAULTS = Object.freeze({
     minConnectedMs: 180_000,
   }),
   /** BoundedFlood's learned flows: seconds, 0 = none (EDGEVPN.md §5). */
-  boundedFlood: Object.freeze({ flowIdleTimeout: 60, flowHardTimeout: 0 }),
+  boundedFlood: Object.freeze({ flowIdleTimeout: 60, flowHardTimeout: 0, trafficAnalysisInterval: 10 }),
 } as const);
 
 /** The application TAP: the node's own interface on the overlay. */
@@ -103,6 +103,8 @@ export interface TopologyConfig {
 export interface BoundedFloodConfig {
   readonly flowIdleTimeout: number;
   readonly flowHardTimeout: number;
+  /** Seconds between reads of the learnt flows' counters, for on-demand edges (used when MaxOnDemandEdges > 0). */
+  readonly trafficAnalysisInterval: number;
 }
 
 /** BoundedFlood in this process (the default), or an OpenFlow controller the switch dials. */
@@ -151,7 +153,7 @@ const TURN_KEYS = ['Address', 'User', 'Password'] as const;
 const BRIDGE_KEYS = ['Name', 'IP4', 'PrefixLen', 'MTU'] as const;
 /** In the order they are checked and printed: what kind of node, its static edges, then the edges it makes itself. */
 const TOPOLOGY_KEYS = ['Role', 'ManualTopology', 'StaticEdges', 'MinSuccessors', 'MaxLongDistEdges', 'MaxIncomingLongDistEdges', 'MaxOnDemandEdges', 'DemandThreshold', 'MinConnectedMs'] as const;
-const FLOOD_KEYS = ['FlowIdleTimeout', 'FlowHardTimeout'] as const;
+const FLOOD_KEYS = ['FlowIdleTimeout', 'FlowHardTimeout', 'TrafficAnalysisInterval'] as const;
 const CONTROLLER_KEYS = ['Target', 'FailMode'] as const;
 const STATUS_KEYS = ['Listen'] as const;
 
@@ -538,7 +540,8 @@ function resolveBoundedFlood(v: unknown, p: string): BoundedFloodConfig {
   // OpenFlow's flow timeouts are 16-bit seconds.
   const flowIdleTimeout = o.FlowIdleTimeout === undefined ? d.flowIdleTimeout : int(o.FlowIdleTimeout, at(p, 'FlowIdleTimeout'), 0, 65535);
   const flowHardTimeout = o.FlowHardTimeout === undefined ? d.flowHardTimeout : int(o.FlowHardTimeout, at(p, 'FlowHardTimeout'), 0, 65535);
-  return Object.freeze({ flowIdleTimeout, flowHardTimeout });
+  const trafficAnalysisInterval = o.TrafficAnalysisInterval === undefined ? d.trafficAnalysisInterval : int(o.TrafficAnalysisInterval, at(p, 'TrafficAnalysisInterval'), 1, 3600);
+  return Object.freeze({ flowIdleTimeout, flowHardTimeout, trafficAnalysisInterval });
 }
 
 /**
@@ -703,7 +706,7 @@ export function nodeConfigJson(c: NodeConfig, opts: { readonly mask?: boolean } 
       DemandThreshold: showBytes(t.demandThreshold),
       MinConnectedMs: t.minConnectedMs,
     },
-    BoundedFlood: { FlowIdleTimeout: c.boundedFlood.flowIdleTimeout, FlowHardTimeout: c.boundedFlood.flowHardTimeout },
+    BoundedFlood: { FlowIdleTimeout: c.boundedFlood.flowIdleTimeout, FlowHardTimeout: c.boundedFlood.flowHardTimeout, TrafficAnalysisInterval: c.boundedFlood.trafficAnalysisInterval },
     Controller: c.controller.kind === 'external' ? { Target: c.controller.target, FailMode: c.controller.failMode } : { FailMode: c.controller.failMode },
     Status: c.status.listen !== undefined ? { Listen: c.status.listen } : {},
     LogLevel: c.logLevel,

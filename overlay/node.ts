@@ -4,11 +4,12 @@
  *
  *   state     StateDir/nid (the node id, unless the config gives one) and StateDir/cert.pem + key.pem
  *             (link/cert.ts: the identity its links show in DTLS)
- *   datapath  the OpenFlow switch in this process (switch/datapath.ts), with a channel to its controller
- *   control   by default the in-tree controller in this process, listening on 127.0.0.1 (an ephemeral
- *             port) and running BoundedFlood (controller/apps/bounded-flood.ts), which makes the overlay
- *             one Ethernet segment; or, when the config names one, an external controller (os-ken) the
- *             channel dials instead. Either way it is plain OpenFlow 1.3 over TCP.
+ *   datapath  the OpenFlow switch in this process (switch/datapath.ts)
+ *   control   by default the in-tree controller in this process, running BoundedFlood
+ *             (controller/apps/bounded-flood.ts), which makes the overlay one Ethernet segment; switch and
+ *             controller exchange decoded OpenFlow messages without a socket (overlay/local-channel.ts).
+ *             Or, when the config names one, an external controller (os-ken) that the switch dials over
+ *             TCP (switch/channel.ts). Either way the app speaks nothing but OpenFlow 1.3.
  *   TAP       the application TAP (AppBridge): a port of the datapath, with its IPv4 address, prefix and
  *             MTU set, IPv6 turned off before it comes up (a fresh interface with IPv6 sends router
  *             solicitations, MLD reports and duplicate-address probes by itself; over an overlay every
@@ -24,7 +25,7 @@
  *             asks, the same status and Prometheus metrics over HTTP (overlay/status-http.ts)
  *
  * Stopping undoes it in reverse: the topology stops, every link closes (peers are told), the XMPP
- * session ends, the channel and controller stop, and the datapath stops with the TAP.
+ * session ends, the controller (or the channel to it) stops, and the datapath stops with the TAP.
  *
  * The parts that talk to the world (signaling, the link manager, the TAP) come from `NodeParts`, so that
  * the composition can run against in-memory stand-ins; overlay/cli.ts passes the real ones.
@@ -48,6 +49,7 @@ import type { LinkInfo, LinkManagerOptions, SignalingLike } from '../link/manage
 import { TinCanLink, type TinCanStats } from '../link/tincan.js';
 import type { SignalConfig } from '../link/signal-config.js';
 import type { AppBridgeConfig, NodeConfig } from './config.js';
+import { LocalChannel } from './local-channel.js';
 import { type RecursionGuardStats, guardSignaling, ipv4Net } from './recursion.js';
 import { TOPOLOGY_DEFAULTS, type TopologyOptions } from './topology.js';
 import { TopologyDriver, type TopologyStatus } from './topology-driver.js';
@@ -258,12 +260,13 @@ export function topologyOptions(cfg: NodeConfig): TopologyOptions {
 interface Made {
   dp?: Datapath;
   controller?: Controller;
-  channel?: Channel;
+  channel?: Channel | LocalChannel;
   tap?: TapPort;
 }
 
 async function undo(m: Made): Promise<void> {
-  await m.channel?.stop().catch(() => undefined);
+  if (m.channel instanceof LocalChannel) m.channel.close('the node is stopping');
+  else await m.channel?.stop().catch(() => undefined);
   await m.controller?.stop().catch(() => undefined);
   m.dp?.stop(); // closes its ports, the TAP with them
   if (m.dp === undefined) m.tap?.close();
@@ -276,7 +279,7 @@ export class OverlayNode {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly dp: Datapath;
-  private readonly channel: Channel;
+  private readonly channel: Channel | LocalChannel;
   private readonly controller: Controller | undefined;
   private readonly flood: ReturnType<typeof boundedFlood> | undefined;
   private readonly target: string;
@@ -296,7 +299,7 @@ export class OverlayNode {
   private constructor(
     opts: NodeOptions,
     parts: {
-      nodeId: string; cert: NodeCert; dp: Datapath; channel: Channel; controller: Controller | undefined; flood: ReturnType<typeof boundedFlood> | undefined;
+      nodeId: string; cert: NodeCert; dp: Datapath; channel: Channel | LocalChannel; controller: Controller | undefined; flood: ReturnType<typeof boundedFlood> | undefined;
       target: string; portPeers: Map<string, string>; tap: TapPort; signal: NodeSignal; links: NodeLinkManager; topology: TopologyDriver; guard: { stats(): RecursionGuardStats } | undefined;
     },
   ) {
@@ -344,38 +347,51 @@ export class OverlayNode {
       if (e instanceof NodeError) throw e;
       throw new NodeError(code, `${what}: ${e instanceof Error ? e.message : String(e)}`);
     };
-    const dp = new Datapath({ name: cfg.appBridge.name, dpid: BigInt(`0x${nodeId.slice(0, 16)}`), tables: 1, failMode: cfg.controller.failMode, log });
+    const dpid = BigInt(`0x${nodeId.slice(0, 16)}`);
+    const dp = new Datapath({ name: cfg.appBridge.name, dpid, tables: 1, failMode: cfg.controller.failMode, log });
     made.dp = dp;
 
-    // The controller: BoundedFlood in this process, or the external one the config names.
+    // The controller: BoundedFlood in this process, joined to the switch without a socket, or the
+    // external one the config names, dialled over TCP.
     const portPeers = new Map<string, string>();
     let flood: ReturnType<typeof boundedFlood> | undefined;
     let target: string;
+    let channel: Channel | LocalChannel;
     if (cfg.controller.kind === 'in-tree') {
       flood = boundedFlood({
         nodeId,
         peerOf: (port) => portPeers.get(port.name),
         idleTimeout: cfg.boundedFlood.flowIdleTimeout,
         hardTimeout: cfg.boundedFlood.flowHardTimeout,
+        ...(cfg.topology.maxOnDemand > 0 && { demand: { thresholdBytes: cfg.topology.demandThreshold, intervalMs: cfg.boundedFlood.trafficAnalysisInterval * 1000 } }),
       });
-      const controller = new Controller({ listen: ['tcp:127.0.0.1:0'], apps: [flood.app], logger: log });
+      const controller = new Controller({ apps: [flood.app], logger: log });
       try {
         await controller.start();
       } catch (e) {
         return fail(e, 'ECONTROLLER', 'cannot start the in-tree controller');
       }
       made.controller = controller;
-      target = controller.addresses()[0] ?? 'tcp:127.0.0.1:6653';
+      const local = new LocalChannel(dp, dpid, log);
+      made.channel = local;
+      try {
+        local.connect(controller);
+      } catch (e) {
+        return fail(e, 'ECONTROLLER', 'cannot join the switch to the in-tree controller');
+      }
+      target = 'in-process';
+      channel = local;
     } else {
       target = cfg.controller.target;
-    }
-    const channel = new Channel({ targets: [parseEndpoint(target, TARGET_KINDS, 'controller target')], handler: dp, log });
-    dp.attach(channel);
-    made.channel = channel;
-    try {
-      await channel.start();
-    } catch (e) {
-      return fail(e, 'ECONTROLLER', `cannot connect the switch to its controller ${target}`);
+      const tcp = new Channel({ targets: [parseEndpoint(target, TARGET_KINDS, 'controller target')], handler: dp, log });
+      dp.attach(tcp);
+      made.channel = tcp;
+      try {
+        await tcp.start();
+      } catch (e) {
+        return fail(e, 'ECONTROLLER', `cannot connect the switch to its controller ${target}`);
+      }
+      channel = tcp;
     }
 
     let tap: TapPort;
@@ -415,6 +431,7 @@ export class OverlayNode {
       signal,
       links: { connect: (p) => links.connect(p), disconnect: (p, why) => links.disconnect(p, why) },
       log,
+      ...(flood !== undefined && { onDemand: () => flood.demand() }),
       ...(opts.scheduler !== undefined && { scheduler: opts.scheduler }),
       ...(opts.rand !== undefined && { rand: opts.rand }),
       ...(opts.now !== undefined && { now: opts.now }),

@@ -67,6 +67,8 @@ export interface TopologyDriverOptions {
   readonly requestTimeoutMs?: number;
   /** How long an accepted incoming edge waits for its link. Default 30 s. */
   readonly pendingInMs?: number;
+  /** Peers that heavy flows want on-demand links to (BoundedFlood's demand()); read at each step. */
+  readonly onDemand?: () => readonly string[];
 }
 
 interface HeldEdge {
@@ -217,6 +219,7 @@ export class TopologyDriver {
       available: this.available(),
       present: [...this.present],
       edges: [...this.edges.values()].map((e) => ({ peer: e.peer, type: e.type, dir: e.dir, state: e.state, since: e.since })),
+      onDemand: this.opts.onDemand?.() ?? [],
     };
   }
 

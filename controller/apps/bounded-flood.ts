@@ -65,9 +65,13 @@
  * indices in VLAN or MPLS tags, per-bound groups installed on topology change), which is not EdgeVPN's
  * wire format (see bench/bounded-flood.ts for what the packet-in costs).
  *
- * May import: ../app.ts (types), ./frb.ts, openflow/index.ts.
+ * On-demand links (the `demand` option, off by default): every interval the learnt flows' counters are
+ * read (one flow-stats request per switch), and the nodes that heavy flows go to are listed by demand()
+ * for the topology (demand.ts says how "heavy" is judged).
+ *
+ * May import: ../app.ts (types), ./frb.ts, ./demand.ts, openflow/index.ts.
  */
-import { OFPFC, OFPP, OFPPC, OFPPS, OFP_NO_BUFFER, type MessageOf, type OFPMessage, type Port, deleteFlows, flowMod, output, packetOut } from '../../openflow/index.js';
+import { OFPFC, OFPG, OFPP, OFPPC, OFPPS, OFP_NO_BUFFER, type MessageOf, type OFPMessage, type Port, deleteFlows, flowMod, output, packetOut } from '../../openflow/index.js';
 import type { App, AppContext, Handlers } from '../app.js';
 import {
   FRB_ETHERTYPE,
@@ -85,12 +89,17 @@ import {
   relayBounds,
   wrapFrb,
 } from './frb.js';
+import { type DemandOptions, DemandTracker } from './demand.js';
 
 /** Cookie of the flows this app learns: deletes and modifies touch only these. */
 export const LEARNT_COOKIE = 0x4246_4c45_4152_4e54n; // "BFLEARNT"
 /** Cookie of the fixed flows (table-miss, FRB to controller, reserved drop). */
 export const BASE_COOKIE = 0x4246_0000_0000_0000n;
 const ALL_BITS = 0xffff_ffff_ffff_ffffn;
+/** The learnt flows' counters, for on-demand links. */
+const LEARNT_FLOWS: OFPMessage = {
+  type: 'OFPFlowStatsRequest', xid: 0, flags: 0, table_id: 0, out_port: OFPP.ANY, out_group: OFPG.ANY, cookie: LEARNT_COOKIE, cookie_mask: ALL_BITS, match: [],
+};
 const FRB_PRIORITY = 100;
 /** Relay target lists kept per switch (see relaysFor). */
 const RELAY_CACHE = 1024;
@@ -109,6 +118,12 @@ export interface BoundedFloodOptions {
   readonly priority?: number;
   /** MACs remembered per switch; beyond, the oldest learnt is forgotten. Default 65536. */
   readonly maxMacs?: number;
+  /**
+   * On-demand links (EdgeVPN's TrafficAnalyzer, demand.ts): the learnt flows' counters are read every
+   * interval, and the nodes hosting destinations of heavy flows are listed by demand(). Off without it.
+   * Needs the controller's timers (the context the controller gives the app).
+   */
+  readonly demand?: DemandOptions;
 }
 
 export type DropReason =
@@ -178,9 +193,14 @@ export interface MacTableEntry {
 }
 
 export interface BoundedFlood {
-  /** The app factory (give it to the Controller); it logs through the context when it gets one. */
-  readonly app: (ctx?: Pick<AppContext, 'log'>) => App;
+  /**
+   * The app factory (give it to the Controller); it logs through the context when it gets one, and reads
+   * flow counters for `demand` on the context's timers.
+   */
+  readonly app: (ctx?: Pick<AppContext, 'log'> & Partial<Pick<AppContext, 'timers' | 'now'>>) => App;
   counters(): BoundedFloodCounters;
+  /** Nodes that heavy flows go to, wanting an on-demand link (empty without the `demand` option). */
+  demand(): string[];
   /** The MAC table of every switch, for status. */
   macTable(): MacTableEntry[];
 }
@@ -304,6 +324,12 @@ class FloodSwitch {
       this.relayTargets.set(key, t);
     }
     return t;
+  }
+
+  /** The node hosting a MAC, when it is another node. */
+  remoteRoot(mac: string): string | undefined {
+    const m = this.macs.get(Number.parseInt(mac.replace(/:/g, ''), 16));
+    return m?.root !== undefined && m.root !== this.cfg.self ? m.root : undefined;
   }
 
   entries(): MacTableEntry[] {
@@ -523,11 +549,39 @@ export function boundedFlood(opts: BoundedFloodOptions): BoundedFlood {
   const c = zeroCounters();
   const switches = new Map<bigint, FloodSwitch>();
 
-  const app = (ctx?: Pick<AppContext, 'log'>): App => {
+  const demandOpts = opts.demand;
+  const trackers = new Map<bigint, DemandTracker>();
+  if (demandOpts !== undefined) new DemandTracker(demandOpts); // a bad option fails now, not at the first poll
+  let clock: () => number = Date.now;
+
+  /** Reads every switch's learnt flows once and updates its tracker. */
+  const poll = async (log: Log): Promise<void> => {
+    if (demandOpts === undefined) return;
+    const now = clock();
+    await Promise.all([...switches.values()].map(async (s) => {
+      let t = trackers.get(s.dp.id);
+      if (t === undefined) trackers.set(s.dp.id, (t = new DemandTracker(demandOpts)));
+      try {
+        const replies = await s.dp.request(LEARNT_FLOWS);
+        const flows = replies.flatMap((r) => (r.type === 'OFPFlowStatsReply' ? r.body : []));
+        t.update(flows, (mac) => s.remoteRoot(mac), now);
+      } catch (e) {
+        log.warn({ dpid: s.dp.id.toString(16), err: e instanceof Error ? e.message : String(e) }, 'reading flow counters for on-demand links failed');
+      }
+    }));
+  };
+
+  const app = (ctx?: Pick<AppContext, 'log'> & Partial<Pick<AppContext, 'timers' | 'now'>>): App => {
     const log = ctx?.log ?? QUIET;
+    if (ctx?.now !== undefined) clock = () => ctx.now?.() ?? Date.now();
     const sw = (dp: Dp): FloodSwitch | undefined => switches.get(dp.id);
     return {
       name: 'bounded-flood',
+      start: () => {
+        if (demandOpts === undefined) return;
+        if (ctx?.timers === undefined) throw new FrbError('field', 'boundedFlood: demand needs the controller\'s timers (run the app in a Controller)');
+        ctx.timers.every(new DemandTracker(demandOpts).intervalMs, () => poll(log));
+      },
       on: {
         switchEnter: ({ dp }) => {
           switches.set(dp.id, new FloodSwitch(dp, cfg, c, log));
@@ -540,6 +594,7 @@ export function boundedFlood(opts: BoundedFloodOptions): BoundedFlood {
         },
         switchLeave: ({ dp }) => {
           switches.delete(dp.id);
+          trackers.delete(dp.id);
         },
         portAdd: ({ dp, port }) => sw(dp)?.portUp(port),
         portDelete: ({ dp, port }) => sw(dp)?.portGone(port.port_no, undefined),
@@ -555,7 +610,7 @@ export function boundedFlood(opts: BoundedFloodOptions): BoundedFlood {
   return {
     app,
     counters: () => ({ ...c, dropped: { ...c.dropped } }),
-    macTable: () =>
-[...switches.values()].flatMap((s) => s.entries()),
+    demand: () => [...new Set([...trackers.values()].flatMap((t) => t.demand(clock())))],
+    macTable: () => [...switches.values()].flatMap((s) => s.entries()),
   };
 }

@@ -22,10 +22,8 @@ import {
   type MessageOf,
   type OFPMessage,
   type Port,
-  OFPBRC,
   OFPCodecError,
   OFPCR_ROLE,
-  OFPET,
   OFPTT,
   OFPG,
   OFPP,
@@ -39,7 +37,7 @@ import type { Logger } from '../../base/logger.js';
 import { ControllerError } from '../../controller/errors.js';
 import type { AsyncKind, ControllerConnection } from '../../switch/channel.js';
 import { type AsyncSink, Datapath as SwitchDatapath } from '../../switch/datapath.js';
-import { OFPError } from '../../switch/errors.js';
+import { answerAsSwitch } from '../../overlay/local-channel.js';
 import { MemoryPort as FakePort } from '../../switch/memory-port.js';
 
 // ---- a clock that tests move ----------------------------------------------------------------------------
@@ -311,35 +309,16 @@ export class InMemorySwitch implements DatapathHandle, AsyncSink {
     }
   }
 
-  /** The switch end of a connection: what switch/channel.ts answers itself, the rest to the datapath. */
+  /** The switch end of a connection (overlay/local-channel.ts answerAsSwitch), replies through the codec. */
   private exchange(msg: OFPMessage): Outcome {
     this.received.push(msg);
-    switch (msg.type) {
-      case 'OFPBarrierRequest':
-        return { replies: [{ type: 'OFPBarrierReply', xid: msg.xid }], error: undefined };
-      case 'OFPEchoRequest':
-        return { replies: [{ type: 'OFPEchoReply', xid: msg.xid, data: msg.data }], error: undefined };
-      case 'OFPHello':
-      case 'OFPEchoReply':
-        return { replies: [], error: undefined };
-      default:
-        break;
-    }
-    try {
-      return { replies: this.sw.handle(msg, CONN).map((r) => wire(r)), error: undefined };
-    } catch (e) {
-      let errType: number = OFPET.BAD_REQUEST;
-      let code: number = OFPBRC.EPERM;
-      if (e instanceof OFPError || e instanceof OFPCodecError) {
-        errType = e.errType;
-        code = e.code;
-      }
-      const error: ErrorMsg = { type: 'OFPErrorMsg', xid: msg.xid, err_type: errType, code, data: encode(msg).subarray(0, 64) };
-      this.errors.push(error);
+    const out = answerAsSwitch(this.sw, msg);
+    if (out.error !== undefined) {
+      this.errors.push(out.error);
       // As on a connection, the error also reaches the controller as a message (an 'error' event).
-      this.inbox.push(error);
-      return { replies: [], error };
+      this.inbox.push(out.error);
     }
+    return { replies: out.replies.map((r) => wire(r)), error: out.error };
   }
 
   /** Delivers what the switch sent, in order; what the apps answer may queue more, delivered in turn. */

@@ -65,7 +65,7 @@ const full = (): Record<string, unknown> => ({
     DemandThreshold: '10M',
     MinConnectedMs: 60000,
   },
-  BoundedFlood: { FlowIdleTimeout: 30, FlowHardTimeout: 600 },
+  BoundedFlood: { FlowIdleTimeout: 30, FlowHardTimeout: 600, TrafficAnalysisInterval: 5 },
   Controller: { Target: 'tcp:127.0.0.1:6653', FailMode: 'standalone' },
   Status: { Listen: '127.0.0.1:9100' },
   LogLevel: 'WARNING',
@@ -112,7 +112,7 @@ describe('node configuration', () => {
         minSuccessors: 2, maxLongDistance: undefined, maxIncomingLongDistance: undefined, maxOnDemand: 0, demandThreshold: 10 * 1024 * 1024,
         staticEdges: [], manual: false, role: 'switch', minConnectedMs: 180_000,
       },
-      boundedFlood: { flowIdleTimeout: 60, flowHardTimeout: 0 },
+      boundedFlood: { flowIdleTimeout: 60, flowHardTimeout: 0, trafficAnalysisInterval: 10 },
       controller: { kind: 'in-tree', failMode: 'secure' },
       status: { listen: undefined },
       logLevel: 'info',
@@ -143,7 +143,7 @@ describe('node configuration', () => {
       minSuccessors: 3, maxLongDistance: 4, maxIncomingLongDistance: 6, maxOnDemand: 1, demandThreshold: 10 * 1024 * 1024,
       staticEdges: [B, C], manual: false, role: 'switch', minConnectedMs: 60000,
     });
-    expect(c.boundedFlood).toEqual({ flowIdleTimeout: 30, flowHardTimeout: 600 });
+    expect(c.boundedFlood).toEqual({ flowIdleTimeout: 30, flowHardTimeout: 600, trafficAnalysisInterval: 5 });
     expect(c.controller).toEqual({ kind: 'external', target: 'tcp:127.0.0.1:6653', failMode: 'standalone' });
     expect(c.status).toEqual({ listen: '127.0.0.1:9100' });
     expect(c.logLevel).toBe('warn');
@@ -159,7 +159,7 @@ describe('node configuration', () => {
     expect(shown).toMatchObject({ Signal: { Password: '********', Username: 'node-a@natlab.test' }, LinkManager: { Turn: [{ Password: '********', User: 'natlab' }] } });
     expect(shown).toMatchObject({
       Topology: { Role: 'switch', StaticEdges: [B, C], MaxLongDistEdges: 4, MaxIncomingLongDistEdges: 6, DemandThreshold: '10M' },
-      BoundedFlood: { FlowIdleTimeout: 30, FlowHardTimeout: 600 },
+      BoundedFlood: { FlowIdleTimeout: 30, FlowHardTimeout: 600, TrafficAnalysisInterval: 5 },
       Controller: { Target: 'tcp:127.0.0.1:6653', FailMode: 'standalone' },
       Status: { Listen: '127.0.0.1:9100' },
     });
@@ -168,7 +168,7 @@ describe('node configuration', () => {
     expect(nodeConfigJson(m)).toMatchObject({
       AppBridge: { MTU: TAP_MTU },
       Topology: { Role: 'switch', ManualTopology: false, StaticEdges: [], MinSuccessors: 2, MaxOnDemandEdges: 0, DemandThreshold: '10M', MinConnectedMs: 180000 },
-      BoundedFlood: { FlowIdleTimeout: 60, FlowHardTimeout: 0 },
+      BoundedFlood: { FlowIdleTimeout: 60, FlowHardTimeout: 0, TrafficAnalysisInterval: 10 },
       Controller: { FailMode: 'secure' },
       Status: {},
     });
@@ -331,13 +331,15 @@ describe('node configuration', () => {
     ['a negative MinConnectedMs', edit(minimal(), ['Topology', 'MinConnectedMs'], -1), '$.Topology.MinConnectedMs', /expected an integer 0\.\.86400000, got -1/],
     ['MinConnectedMs over a day', edit(minimal(), ['Topology', 'MinConnectedMs'], 86_400_001), '$.Topology.MinConnectedMs', /0\.\.86400000/],
     ['BoundedFlood not an object', edit(minimal(), ['BoundedFlood'], 60), '$.BoundedFlood', /expected an object, got 60/],
-    ['an unknown BoundedFlood key', edit(minimal(), ['BoundedFlood', 'IdleTimeout'], 60), '$.BoundedFlood.IdleTimeout', /unknown key in BoundedFlood; expected FlowIdleTimeout, FlowHardTimeout/],
+    ['an unknown BoundedFlood key', edit(minimal(), ['BoundedFlood', 'IdleTimeout'], 60), '$.BoundedFlood.IdleTimeout', /unknown key in BoundedFlood; expected FlowIdleTimeout, FlowHardTimeout, TrafficAnalysisInterval/],
     ['EdgeVPN\'s MaxOnDemandEdges in BoundedFlood', edit(minimal(), ['BoundedFlood', 'MaxOnDemandEdges'], 1), '$.BoundedFlood.MaxOnDemandEdges', /not a key of BoundedFlood: tinflow has it as "Topology\.MaxOnDemandEdges"$/],
     ['EdgeVPN\'s DemandThreshold in BoundedFlood', edit(minimal(), ['BoundedFlood', 'DemandThreshold'], '10M'), '$.BoundedFlood.DemandThreshold', /"Topology\.DemandThreshold"/],
     ['EdgeVPN\'s LinkCheckInterval', edit(minimal(), ['BoundedFlood', 'LinkCheckInterval'], 65), '$.BoundedFlood.LinkCheckInterval', /LinkManager\.EchoIntervalMs/],
     ['an idle timeout beyond 16 bits', edit(minimal(), ['BoundedFlood', 'FlowIdleTimeout'], 65536), '$.BoundedFlood.FlowIdleTimeout', /expected an integer 0\.\.65535, got 65536/],
     ['an idle timeout as a string', edit(minimal(), ['BoundedFlood', 'FlowIdleTimeout'], '60'), '$.BoundedFlood.FlowIdleTimeout', /got "60"/],
     ['a negative hard timeout', edit(minimal(), ['BoundedFlood', 'FlowHardTimeout'], -1), '$.BoundedFlood.FlowHardTimeout', /0\.\.65535, got -1/],
+    ['a traffic analysis interval of 0', edit(minimal(), ['BoundedFlood', 'TrafficAnalysisInterval'], 0), '$.BoundedFlood.TrafficAnalysisInterval', /expected an integer 1\.\.3600, got 0/],
+    ['a traffic analysis interval in ms', edit(minimal(), ['BoundedFlood', 'TrafficAnalysisInterval'], 10000), '$.BoundedFlood.TrafficAnalysisInterval', /1\.\.3600, got 10000/],
     ['Controller not an object', edit(minimal(), ['Controller'], 'tcp:127.0.0.1:6653'), '$.Controller', /expected an object/],
     ['an unknown Controller key', edit(minimal(), ['Controller', 'Targets'], []), '$.Controller.Targets', /unknown key in Controller; expected Target, FailMode/],
     ['EdgeVPN\'s SDNControllerPort', edit(minimal(), ['Controller', 'SDNControllerPort'], 6633), '$.Controller.SDNControllerPort', /"Controller\.Target"/],

@@ -11,7 +11,9 @@
  * - one broadcast from any node's TAP reaches every other node's TAP exactly once;
  * - unicast answers go back along learnt paths (flows installed), between every pair;
  * - a node stopped: the others drop their edges with it, re-form the ring and still reach each other;
- *   restarted with the same id, it rejoins.
+ *   restarted with the same id, it rejoins;
+ * - on-demand edges: on a ring (one successor, no long-distance edges), a heavy flow between two nodes
+ *   three hops apart makes BoundedFlood's traffic analyzer want a link, and the topology makes it.
  */
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -153,7 +155,7 @@ describe('an overlay of whole nodes, in memory', () => {
   const fabric = new Fabric();
   const running = new Map<string, Running>();
 
-  async function start(id: string): Promise<Running> {
+  async function start(id: string, sections: Record<string, unknown> = { Topology: { MinConnectedMs: 0 } }): Promise<Running> {
     let dir = dirs.find((d) => d.endsWith(id.slice(0, 8)));
     if (dir === undefined) {
       dir = mkdtempSync(join(tmpdir(), `tinflow-overlay-${id.slice(0, 8)}`));
@@ -163,7 +165,7 @@ describe('an overlay of whole nodes, in memory', () => {
       NodeId: id,
       Overlay: 'mem',
       Signal: { Username: `${id.slice(0, 8)}@example.org`, Password: 'x', Tls: 'none' },
-      Topology: { MinConnectedMs: 0 },
+      ...sections,
       StateDir: dir,
     });
     let tap: MemoryPort | undefined;
@@ -209,9 +211,9 @@ describe('an overlay of whole nodes, in memory', () => {
   });
 
   /** Every running node has its successor edges connected, and the links form one connected graph. */
-  function formed(): boolean {
+  function formed(successors = 2): boolean {
     const nodes = [...running.values()];
-    const want = Math.min(2, nodes.length - 1);
+    const want = Math.min(successors, nodes.length - 1);
     for (const r of nodes) {
       const s = r.node.status();
       const connected = s.topology.edges.filter((e) => e.state === 'connected').map((e) => e.peer);
@@ -280,4 +282,35 @@ describe('an overlay of whole nodes, in memory', () => {
     await waitFor('the overlay re-formed with the node back', formed, 20_000, { detail: picture });
     for (const r of running.values()) await broadcastReachesAllOnce(r, marker++);
   }, 120_000);
+
+  it('a heavy flow between two nodes that are not linked gets them an on-demand edge', async () => {
+    const all = ids(6, 21).sort();
+    const sections = {
+      Topology: { MinSuccessors: 1, MaxLongDistEdges: 0, MaxOnDemandEdges: 1, DemandThreshold: 20_000, MinConnectedMs: 0 },
+      BoundedFlood: { TrafficAnalysisInterval: 1 },
+    };
+    for (const id of all) await start(id, sections);
+    await waitFor('a ring of six', () => formed(1), 20_000, { detail: picture });
+    // In ring order, node 0 and node 3 are three hops apart, with no edge between them.
+    const a = running.get(all[0] as string) as Running;
+    const d = running.get(all[3] as string) as Running;
+    expect(a.node.status().topology.edges.map((e) => e.peer)).not.toContain(d.id);
+    let marker = 1000;
+    await broadcastReachesAllOnce(a, marker++);
+    await broadcastReachesAllOnce(d, marker++);
+    // A first frame from a's host to d's host installs the learnt flow; then 60 frames of 1000 bytes that
+    // the flow carries (its counters are what the traffic analyzer reads).
+    const first = marker++;
+    a.tap.inject([unicast(d.tap.hwAddr, a.tap.hwAddr, first)]);
+    await waitFor('the first frame at d', () => received(d.tap, first) === 1, 5000);
+    const big = Buffer.alloc(1000);
+    unicast(d.tap.hwAddr, a.tap.hwAddr, 0).copy(big);
+    for (let i = 0; i < 60; i++) a.tap.inject([big]);
+    const edge = await waitFor('an on-demand edge between a and d', () => a.node.status().topology.edges.find((e) => e.peer === d.id && e.state === 'connected'), 15_000, { detail: picture });
+    expect(edge.type).toBe('onDemand');
+    // And the path is direct now: a unicast from a reaches d over the new link.
+    const m = marker++;
+    a.tap.inject([unicast(d.tap.hwAddr, a.tap.hwAddr, m)]);
+    await waitFor('unicast a → d', () => received(d.tap, m) === 1, 5000);
+  }, 60_000);
 });

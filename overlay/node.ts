@@ -43,7 +43,7 @@ import { Controller } from '../controller/controller.js';
 import { type BoundedFloodCounters, boundedFlood } from '../controller/apps/bounded-flood.js';
 import { Channel, TARGET_KINDS } from '../switch/channel.js';
 import { Datapath } from '../switch/datapath.js';
-import type { FramePort } from '../switch/port.js';
+import type { FramePort, PortCounters } from '../switch/port.js';
 import { type NodeCert, ensureNodeCert } from '../link/cert.js';
 import type { LinkInfo, LinkManagerOptions, SignalingLike } from '../link/manager.js';
 import { TinCanLink, type TinCanStats } from '../link/tincan.js';
@@ -145,6 +145,10 @@ export interface LinkStatus {
   readonly local: CandidateSummary | undefined;
   readonly remote: CandidateSummary | undefined;
   readonly rttMs: number | undefined;
+  /** The link's frames and bytes each way, drops and errors (its port's counters). */
+  readonly counters: PortCounters | undefined;
+  /** The topology's edge for this peer: its type (successor, longDistance, static, onDemand) and direction. */
+  readonly edge: { readonly type: string; readonly dir: 'out' | 'in' } | undefined;
 }
 
 export interface NodeStatus {
@@ -523,6 +527,7 @@ export class OverlayNode {
 
   status(): NodeStatus {
     const linkInfos = this.links.links();
+    const topology = this.topology.status();
     const peerOfPort = (no: number): { name: string; peer: string | undefined } => {
       if (no === TAP_PORT) return { name: this.tap.name, peer: undefined };
       const rec = [...this.linkPorts.values()].find((r) => r.no === no);
@@ -538,12 +543,14 @@ export class OverlayNode {
       ports: this.dp.portNumbers().map((no) => ({ no, ...peerOfPort(no) })),
       links: linkInfos.map((l): LinkStatus => {
         const rec = this.linkPorts.get(l.linkId);
+        const edge = topology.edges.find((e) => e.peer === l.peerId);
         return {
           peerId: l.peerId, linkId: l.linkId, role: l.role, state: l.state, portName: l.portName, port: rec?.no, setupMs: l.setupMs, seenToUpMs: rec?.seenToUpMs,
           local: candidate(l.stats?.pair?.local), remote: candidate(l.stats?.pair?.remote), rttMs: l.stats?.srttMs,
+          counters: l.stats?.counters ?? rec?.port.counters(), edge: edge === undefined ? undefined : { type: edge.type, dir: edge.dir },
         };
       }),
-      topology: this.topology.status(),
+      topology,
       controller: { kind: this.cfg.controller.kind, target: this.target, connected: this.channel.connected > 0 },
       flood: this.flood?.counters(),
       flows: this.dp.dumpFlows().length,

@@ -21,6 +21,8 @@ function status(): NodeStatus {
     links: [{
       peerId: B, linkId: 'l1', role: 'initiator', state: 'up', portName: 'tfb000000000', port: 2, setupMs: 40, seenToUpMs: 90,
       local: { type: 'srflx', address: '203.0.113.2', port: 4000 }, remote: { type: 'host', address: '203.0.113.3', port: 5000 }, rttMs: 1.5,
+      counters: { rxPackets: 10, rxBytes: 1000, rxDropped: 0, rxErrors: 0, txPackets: 20, txBytes: 2000, txDropped: 0, txErrors: 0 },
+      edge: { type: 'successor', dir: 'out' },
     }],
     topology: {
       ring: [A, B], successors: [B], available: [B],

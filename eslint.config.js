@@ -69,4 +69,14 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
   },
+  {
+    // The web view's page runs in the browser: its globals, not Node's.
+    files: ['overlay/web/*.js'],
+    languageOptions: {
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', fetch: 'readonly', URL: 'readonly',
+        WebSocket: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', console: 'readonly', process: 'off', Buffer: 'off',
+      },
+    },
+  },
 );

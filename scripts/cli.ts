@@ -18,7 +18,8 @@ commands:
                              the OpenFlow 1.3 controller (tinflow controller --help)
   switchctl --ctl SOCKET ... status, dump-flows, dump-ports, trace IN_PORT FRAME on a running switch
   node --config FILE         an overlay node: switch, TAP, XMPP signaling, TinCan links (tinflow node --help)
-  demo                       a short tour of what tinflow can do so far
+  demo [--nodes N] [--no-web] [--web-port P] [--duration S]
+                             an overlay of N nodes behind NAT routers: pings, paths, iperf3, a live web view (root)
 
 Run "tinflow <command> --help" for a command's options.
 `;

@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 # os-ken: codec cross-checks and switch tests; OVS: ovs-ofctl and the reference switch; mininet: the Mininet
 # scenarios (mininet/run.py, under Debian's /usr/bin/python3); prosody, coturn, nftables: the NAT lab
-# (scripts/natlab.ts: XMPP server, STUN/TURN server, NAT routers); tcpdump: looking at lab traffic; the
-# rest: namespaces, traffic
-APT_PACKAGES=(python3-os-ken openvswitch-switch mininet iproute2 iputils-ping ethtool iperf3 openssl prosody coturn nftables tcpdump)
+# (scripts/natlab.ts: XMPP server, STUN/TURN server, NAT routers); tcpdump: looking at lab traffic;
+# chromium: the web view's browser test (driven by playwright-core); the rest: namespaces, traffic
+APT_PACKAGES=(python3-os-ken openvswitch-switch mininet iproute2 iputils-ping ethtool iperf3 openssl prosody coturn nftables tcpdump chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

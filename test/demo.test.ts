@@ -3,7 +3,8 @@
  *
  * - three nodes, no web view, 20 s: it exits 0, prints the all-pairs ping matrix with 0 % loss in every
  *   cell and a final all-pairs check with 0 % loss;
- * - SIGTERM once the first node is up (while the overlay is still forming): it exits 143;
+ * - SIGTERM or SIGINT (Ctrl-C) once the first node is up (while the overlay is still forming): it exits
+ *   143 or 130;
  * - both times nothing of the run is left: no namespace or link named with the run's prefix (the demo
  *   prints it), no temp folder tinflow-<prefix>-*, no process that ran in the lab's namespaces (their
  *   pids, taken while the demo ran, are gone or belong to a process started later), and no process whose
@@ -116,16 +117,16 @@ describe('tinflow demo', () => {
     expectNothingLeft(prefix, seen);
   }, 120_000);
 
-  it('SIGTERM while the overlay forms: exit 143, and nothing left', async () => {
+  it.each([['SIGTERM', 143], ['SIGINT', 130]] as const)('%s while the overlay forms: exit %i, and nothing left', async (signal, exit) => {
     const d = startDemo(['--nodes', '3', '--no-web', '--duration', '300']);
     const prefix = (await waitOutput(d, /^lab prefix: (\w+)/m, 30_000))[1] as string;
     await waitOutput(d, /^ {2}n\d+ up: /m, 60_000);
     const seen = processesInLab(prefix);
     expect(seen.size, d.out()).toBeGreaterThanOrEqual(5);
-    d.proc.kill('SIGTERM');
+    d.proc.kill(signal);
     const { code } = await d.exited;
-    expect(code, `${d.out()}\n${d.err()}`).toBe(143);
-    expect(d.err()).toMatch(/SIGTERM: removing what the demo made/);
+    expect(code, `${d.out()}\n${d.err()}`).toBe(exit);
+    expect(d.err()).toMatch(new RegExp(`${signal}: removing what the demo made`));
     expect(d.out()).toMatch(/^removed everything the demo made/m);
     expectNothingLeft(prefix, seen);
   }, 120_000);

@@ -54,6 +54,8 @@ step() {
   else
     failed=$((failed + 1))
     if [ "$rc" = 0 ]; then echo "FAIL $name: exit 0 but its log lacks /$check/ (${took} s)"; else echo "FAIL $name: exit $rc (${took} s)"; fi
+    # The failing tests by name (vitest's and the Mininet runner's), then the end of the log.
+    sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^ *(FAIL|×) ' | head -n 20 | sed 's/^/    /'
     tail -n 15 "$log" | sed 's/^/    /'
   fi
 }

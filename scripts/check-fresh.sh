@@ -32,6 +32,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 top=$(mktemp -d /tmp/tinflow-fresh-XXXXXX)
+# mktemp makes it 0700; a clone anywhere else is readable by other users, and one test runs the addon as
+# an unprivileged user (to show the permission error it gets), which must be able to load it.
+chmod 755 "$top"
 dir=$top/tinflow
 cleanup() {
   if [ "$keep" = 1 ]; then echo "kept $top"; else rm -rf "$top"; fi

@@ -9,7 +9,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -445,7 +445,11 @@ describe('redial backoff (in-process channel, scripted controllers)', () => {
     const badTls = await dialingChannel({ kind: 'ssl', host: '127.0.0.1', port: garbage.port }, { min: 0.05, max: 0.2, random: () => 0, tls: files });
     const jittered = await dialingChannel({ kind: 'tcp', host: '127.0.0.1', port: closedPort }, { min: 0.05, max: 0.2, random: () => 0.999 });
 
-    await waitFor('four redial delays each', () => refused.delays.length >= 4 && badTls.delays.length >= 4 && jittered.delays.length >= 4, 15_000);
+    try {
+      await waitFor('four redial delays each', () => refused.delays.length >= 4 && badTls.delays.length >= 4 && jittered.delays.length >= 4, 15_000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(refused.delays.slice(0, 4)).toEqual([50, 100, 200, 200]);
     expect(badTls.delays.slice(0, 4)).toEqual([50, 100, 200, 200]);
     expect(jittered.delays.slice(0, 4)).toEqual([38, 75, 150, 150]); // each step less a quarter at most

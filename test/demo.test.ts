@@ -111,7 +111,9 @@ describe('tinflow demo', () => {
       row.slice(1).forEach((cell, j) => expect(cell, `row ${row[0]}`).toMatch(i === j ? /^-$/ : /^0% \d+\.\d+ms$/));
     }
     expect(d.out()).toMatch(/^final all-pairs check: 6\/6 pairs, 0 % loss/m);
-    expect(d.out()).toMatch(/^links \(3 up\)/m);
+    // Every pair reaches every other as soon as the links connect the three (two suffice: the third pair
+    // goes through a relay node); the third link may still be on its way when the report is printed.
+    expect(d.out()).toMatch(/^links \([23] up\)/m);
     expect(d.out()).toMatch(/^iperf3 n1 → n2 .*: \d+ Mbit\/s$/m);
     expect(d.err()).toBe('');
     expectNothingLeft(prefix, seen);

@@ -25,6 +25,7 @@
  *
  * May import: link/tincan.ts (types), link/cert.ts, base/.
  */
+import { isNodeId } from '../base/node-id.js';
 import { AddrError, macToText, parseMac } from '../base/addr.js';
 import { at, jsonChecks, showValue } from '../base/json.js';
 import { normalizeFingerprint } from './cert.js';
@@ -120,12 +121,9 @@ export const LIMITS = {
   reasonBytes: 200,
 } as const;
 
-const NODE_ID = /^[0-9a-f]{32}$/;
 const LINK_ID = /^[0-9a-f]{32}$/;
 
-export function isNodeId(s: unknown): s is string {
-  return typeof s === 'string' && NODE_ID.test(s);
-}
+export { isNodeId };
 
 export function isLinkId(s: unknown): s is string {
   return typeof s === 'string' && LINK_ID.test(s);

@@ -34,9 +34,7 @@ export const MODULE = /^[A-Za-z0-9_]{1,64}$/;
 /** Correlation ids: ours are 32 hex digits; EdgeVPN's CBT tags are uuid4 hex. */
 export const ACTION_TAG = /^[A-Za-z0-9_-]{1,64}$/;
 
-export function isNodeId(s: unknown): s is string {
-  return typeof s === 'string' && NODE_ID.test(s);
-}
+export { isNodeId } from '../base/node-id.js';
 
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 export type JsonObject = { readonly [key: string]: JsonValue };

@@ -14,6 +14,7 @@
  * May import: base/.
  */
 import { at, jsonChecks, showValue } from '../base/json.js';
+import { isNodeId } from '../base/node-id.js';
 import type { EdgeReply, EdgeType } from './topology.js';
 
 export const TOP_NEGOTIATE_EDGE = 'TOP_NEGOTIATE_EDGE';
@@ -33,7 +34,6 @@ export class NegotiationError extends Error {
 
 const check = jsonChecks<unknown>((path, detail) => new NegotiationError(`${path}: ${detail}`));
 
-const NODE_ID = /^[0-9a-f]{32}$/;
 const EDGE_ID = /^[0-9A-Za-z-]{1,64}$/;
 
 export interface EdgeRequestParams {
@@ -73,7 +73,7 @@ export function parseEdgeRequest(params: unknown, sender: string, self: string, 
   if (!EDGE_ID.test(edgeId)) throw new NegotiationError(`$.edge_id: expected 1 to 64 letters, digits or "-", got ${showValue(edgeId)}`);
   const type = edgeType(o.edge_type, '$.edge_type');
   const initiator = check.text(o.initiator_id, '$.initiator_id');
-  if (!NODE_ID.test(initiator)) throw new NegotiationError(`$.initiator_id: expected a node id (32 lowercase hex digits), got ${showValue(initiator)}`);
+  if (!isNodeId(initiator)) throw new NegotiationError(`$.initiator_id: expected a node id (32 lowercase hex digits), got ${showValue(initiator)}`);
   if (initiator !== sender) throw new NegotiationError(`$.initiator_id: ${initiator} is not the sender ${sender}`);
   const recipient = check.text(o.recipient_id, '$.recipient_id');
   if (recipient !== self) throw new NegotiationError(`$.recipient_id: ${showValue(recipient)} is not this node ${self}`);

@@ -38,6 +38,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { parseEndpoint } from '../base/endpoint.js';
 import type { Logger } from '../base/logger.js';
+import { isNodeId } from '../base/node-id.js';
 import type { Scheduler } from '../base/redial.js';
 import { Controller } from '../controller/controller.js';
 import { type BoundedFloodCounters, boundedFlood } from '../controller/apps/bounded-flood.js';
@@ -171,7 +172,6 @@ export interface NodeStatus {
   readonly recursionGuard: RecursionGuardStats | undefined;
 }
 
-const NODE_ID = /^[0-9a-f]{32}$/;
 
 /** The node id: the config's, else StateDir/nid, else a new one written there (EdgeVPN's order). */
 export function ensureNodeId(stateDir: string, configured: string | undefined, log: Logger): string {
@@ -184,7 +184,7 @@ export function ensureNodeId(stateDir: string, configured: string | undefined, l
     } catch (e) {
       throw new NodeError('ESTATE', `cannot read the node id from ${file}: ${e instanceof Error ? e.message : String(e)}`);
     }
-    if (!NODE_ID.test(text)) throw new NodeError('ESTATE', `${file} does not hold a node id (32 lowercase hex digits): remove it to make a new one, or fix it`);
+    if (!isNodeId(text)) throw new NodeError('ESTATE', `${file} does not hold a node id (32 lowercase hex digits): remove it to make a new one, or fix it`);
     return text;
   }
   const id = randomBytes(16).toString('hex');

@@ -21,8 +21,10 @@
  * signaling outage changes nothing; a request for a link this node wants anyway is never refused for a limit;
  * backoff waits seconds, not minutes.
  *
- * May import: base/ (types only). It imports nothing.
+ * May import: base/ (node-id.ts).
  */
+
+import { isNodeId } from '../base/node-id.js';
 
 export type EdgeType = 'successor' | 'longDistance' | 'static' | 'onDemand';
 export type Role = 'switch' | 'leaf';
@@ -110,15 +112,7 @@ export class TopologyError extends Error {
   override readonly name = 'TopologyError';
 }
 
-const NODE_ID = /^[0-9a-f]{32}$/;
-
-/**
- * A node id as the ring needs it: 32 lowercase hex digits, so that sorting the text sorts the numbers
- * and every node sorts the ring the same way.
- */
-export function isNodeId(s: unknown): s is string {
-  return typeof s === 'string' && NODE_ID.test(s);
-}
+export { isNodeId };
 
 function show(v: unknown): string {
   const s = v === undefined ? 'nothing' : typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v));

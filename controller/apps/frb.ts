@@ -27,8 +27,10 @@
  * then X's neighbour, so the pieces cover the arc). Without them, nodes between X and its first
  * neighbour in (X, B) are missed, never duplicated (test/controller/frb.test.ts proves both).
  *
- * Imports nothing: pure functions of their arguments. Errors are FrbError with a stable code.
+ * Imports only base/node-id.ts: pure functions of their arguments. Errors are FrbError with a stable code.
  */
+
+import { isNodeId } from '../../base/node-id.js';
 
 export const FRB_ETHERTYPE = 0xc0c0;
 /** root_nid + bound_nid + hop_count + frb_type + pl_count. */
@@ -97,11 +99,7 @@ export interface FrbFrame {
 
 // ---- node ids ---------------------------------------------------------------------------------------
 
-const NODE_ID = /^[0-9a-f]{32}$/;
-
-export function isNodeId(s: unknown): s is string {
-  return typeof s === 'string' && NODE_ID.test(s);
-}
+export { isNodeId };
 
 /** Throws FrbError 'node-id' naming `what` unless s is 32 lowercase hex digits. */
 export function checkNodeId(s: unknown, what: string): string {

@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Coturn, type LabNode, NatLab, type Prosody, SERVICE_ADDR, natLabMissing, natRouter, nodeBehind, publicNode, startCoturn, startProsody } from '../scripts/natlab.js';
-import { ROOT, type RunningNode, TAP_NET, account, distStale, iperf, labNodeConfig, ping, startLabNode, statusOf } from '../scripts/overlay-lab.js';
+import { ROOT, type RunningNode, TAP_NET, account, distStale, iperf, labNodeConfig, overlayFormed, ping, startLabNode, statusOf } from '../scripts/overlay-lab.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -81,19 +81,6 @@ function place(lab: Lab, name: string, i: number): LabNode {
   return publicNode(lab.nat, name);
 }
 
-async function formed(nodes: readonly RunningNode[]): Promise<boolean> {
-  for (const n of nodes) {
-    n.alive();
-    const s = await statusOf(n);
-    if (s === undefined) return false;
-    const want = Math.min(2, nodes.length - 1);
-    if (s.topology.successors.length < want) return false;
-    const connected = new Set(s.topology.edges.filter((e) => e.state === 'connected').map((e) => e.peer));
-    if (!s.topology.successors.every((p) => connected.has(p))) return false;
-  }
-  return true;
-}
-
 async function convergence(n: number): Promise<Record<string, unknown>> {
   const names = Array.from({ length: n }, (_, i) => `v${i + 1}`);
   const lab = await openLab(`c${n}`, names);
@@ -103,7 +90,7 @@ async function convergence(n: number): Promise<Record<string, unknown>> {
     const nodes = names.map((name, i) =>
       startLabNode(lab.nat, labs[i] as LabNode, name, labNodeConfig(lab.prosody, lab.coturn, name, { nodeId: nodeId(i, n), ip: i + 1, turn: false, extra: { Topology: { MinConnectedMs: 0 } } })),
     );
-    await until(`${n} nodes formed`, 120_000, () => formed(nodes));
+    await until(`${n} nodes formed`, 120_000, () => overlayFormed(nodes));
     const formedMs = Date.now() - t0;
     const pending = new Set<string>();
     for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (a !== b) pending.add(`${a}>${b}`);

@@ -156,6 +156,22 @@ export async function statusOf(n: RunningNode): Promise<NodeStatus | undefined> 
   return existsSync(n.ctl) ? n.status() : undefined;
 }
 
+/**
+ * Whether the overlay of these nodes has formed: every node answers and has its ring successors (two, or
+ * all the others when fewer) linked by connected edges. Throws if a node's process has exited.
+ */
+export async function overlayFormed(nodes: readonly RunningNode[]): Promise<boolean> {
+  const want = Math.min(2, nodes.length - 1);
+  for (const n of nodes) {
+    n.alive();
+    const s = await statusOf(n);
+    if (s === undefined || s.topology.successors.length < want) return false;
+    const connected = new Set(s.topology.edges.filter((e) => e.state === 'connected').map((e) => e.peer));
+    if (!s.topology.successors.every((p) => connected.has(p))) return false;
+  }
+  return true;
+}
+
 export function upLink(s: NodeStatus, peer: string): LinkStatus | undefined {
   return s.links.find((l) => l.peerId === peer && l.state === 'up' && l.port !== undefined);
 }

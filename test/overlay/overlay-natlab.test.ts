@@ -16,7 +16,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LabNode, NatLab, type NatRouter, natLabMissing, natRouter, nodeBehind, publicNode, startCoturn, startProsody, type Coturn, type Prosody } from '../../scripts/natlab.js';
 import { inNs } from '../../scripts/netlab.js';
-import { type RunningNode, TAP_NET, account, distStale, labNodeConfig, ping, startLabNode, statusOf } from '../../scripts/overlay-lab.js';
+import { type RunningNode, TAP_NET, account, distStale, labNodeConfig, overlayFormed, ping, startLabNode } from '../../scripts/overlay-lab.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NAMES = ['n1', 'n2', 'n3', 'n4', 'n5'] as const;
@@ -99,16 +99,7 @@ describe('a five-node overlay behind NATs', () => {
     const t0 = Date.now();
     for (const n of NAMES) start(n);
     // Formed: each node has its two ring successors connected.
-    await waitFor('the overlay formed', async () => {
-      for (const n of running()) {
-        n.alive();
-        const s = await statusOf(n);
-        if (s === undefined || s.topology.successors.length < 2) return false;
-        const connected = new Set(s.topology.edges.filter((e) => e.state === 'connected').map((e) => e.peer));
-        if (!s.topology.successors.every((p) => connected.has(p))) return false;
-      }
-      return true;
-    }, 60_000, { intervalMs: 250 });
+    await waitFor('the overlay formed', () => overlayFormed(running()), 60_000, { intervalMs: 250 });
     figures.startToFormedMs = Date.now() - t0;
     await allPairs('all pairs reachable', 60_000);
     figures.startToAllPairsMs = Date.now() - t0;

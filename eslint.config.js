@@ -48,7 +48,7 @@ export default tseslint.config(
   },
   // Dependency rules (README.md, "Layout"; each folder's README says the same for its folder). Each
   // product folder lists what of tinflow it may import; anything else outside the folder is an error,
-  // so a new folder or a wrong-way import fails lint. test/, bench/ and scripts/ may import anything.
+  // so a new folder or a wrong-way import fails lint. test/, bench/, fuzz/ and scripts/ may import anything.
   ...layer('base', [], 'base/ is the bottom layer: it imports nothing of tinflow outside base/'),
   {
     files: ['base/addr.ts'],

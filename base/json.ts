@@ -18,7 +18,14 @@ export function at(path: string, key: string | number): string {
 /** A value in an error message: JSON text, shortened; `nothing` for a missing one. */
 export function showValue(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const s = typeof v === 'bigint' ? v.toString() : (JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v));
+  let s: string;
+  try {
+    s = typeof v === 'bigint' ? v.toString() : (JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v));
+  } catch {
+    // A value nested some ten thousand levels deep (JSON.parse reads it; a peer or a file can send it)
+    // overflows JSON.stringify's stack: it is named, not shown (found by fuzz/stanzas.ts, fuzz/config.ts).
+    return Array.isArray(v) ? 'a list nested too deep to show' : 'a value nested too deep to show';
+  }
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

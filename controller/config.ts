@@ -4,6 +4,7 @@
  */
 import { ConfigError, endpointFlag, enumFlag, intFlag, parseFlags } from '../base/cli.js';
 import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
+import { SecretFileError, isLoopback, readTokenFile } from '../base/secret.js';
 import { ENDPOINT_KINDS } from './controller.js';
 
 export type AppSpec = { readonly kind: 'builtin'; readonly name: 'learning' | 'hub' } | { readonly kind: 'module'; readonly path: string };
@@ -12,7 +13,8 @@ export interface ControllerConfig {
   readonly listen: readonly string[];
   readonly switches: readonly string[];
   readonly apps: readonly AppSpec[];
-  readonly rest: { readonly host: string; readonly port: number } | undefined;
+  /** `token`: read from --rest-token-file; every REST request must then carry it (base/secret.ts). */
+  readonly rest: { readonly host: string; readonly port: number; readonly token?: string } | undefined;
   readonly tls: { readonly cert: string; readonly key: string; readonly ca?: string } | undefined;
   readonly idleTimeout: number;
   readonly echoInterval: number;
@@ -28,7 +30,7 @@ const DEFAULTS = {
 } as const;
 
 export const CONTROLLER_USAGE = `usage: tinflow controller [--listen tcp:IP:PORT ...] [--switch tcp:HOST:PORT ...]
-                          [--app learning|hub|PATH ...] [--rest IP:PORT]
+                          [--app learning|hub|PATH ...] [--rest IP:PORT [--rest-token-file FILE]]
                           [--cert FILE --key FILE [--ca FILE]] [--idle-timeout S] [--echo-interval S]
                           [--log-level LEVEL]
 
@@ -38,6 +40,8 @@ export const CONTROLLER_USAGE = `usage: tinflow controller [--listen tcp:IP:PORT
                     app factory (repeatable; apps run in the order given; default learning)
   --rest IP:PORT    serve the REST API (Ryu ofctl_rest routes, /metrics, WebSocket /events); IP:PORT or PORT
                     (PORT alone binds 127.0.0.1)
+  --rest-token-file FILE  a file (mode 0600) holding the REST API's bearer token: every request must send
+                    "Authorization: Bearer TOKEN"; required when --rest binds anything but loopback
   --cert/--key/--ca TLS files for ssl: (without --ca, switch certificates are not verified)
   --idle-timeout S  idle timeout of the learning app's flows (default 30; 0 = none)
   --echo-interval S switch silence before an echo request; twice that and the switch is dropped (default 15)
@@ -50,6 +54,7 @@ export function parseControllerArgs(argv: readonly string[]): ControllerConfig {
     switch: { type: 'string', multiple: true },
     app: { type: 'string', multiple: true },
     rest: { type: 'string' },
+    'rest-token-file': { type: 'string' },
     cert: { type: 'string' },
     key: { type: 'string' },
     ca: { type: 'string' },
@@ -72,6 +77,19 @@ export function parseControllerArgs(argv: readonly string[]): ControllerConfig {
     const m = /^(?:\[?([^\]]*?)\]?:)?(\d+)$/.exec(r);
     if (!m) throw new ConfigError('--rest', `expected IP:PORT or PORT, got ${JSON.stringify(r)}`);
     rest = { host: m[1] || '127.0.0.1', port: intFlag('--rest', m[2] ?? '', 0, 65535) };
+  }
+  const tokenFile = values['rest-token-file'];
+  if (tokenFile !== undefined && rest === undefined) throw new ConfigError('--rest-token-file', 'needs --rest (the token guards the REST API)');
+  if (rest !== undefined && tokenFile === undefined && !isLoopback(rest.host)) {
+    throw new ConfigError('--rest', `${rest.host} is not loopback: the REST API would be open to other machines; give --rest-token-file FILE (a file of mode 0600 holding the token) or bind 127.0.0.1`);
+  }
+  if (rest !== undefined && tokenFile !== undefined) {
+    try {
+      rest = { ...rest, token: readTokenFile(tokenFile) };
+    } catch (e) {
+      if (e instanceof SecretFileError) throw new ConfigError('--rest-token-file', e.message);
+      throw e;
+    }
   }
   const usesSsl = [...listen, ...switches].some((s) => s.startsWith('ssl:'));
   if ((values.cert === undefined) !== (values.key === undefined)) throw new ConfigError('--cert', '--cert and --key go together', '--cert and --key go together');

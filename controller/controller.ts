@@ -85,6 +85,8 @@ export interface ControllerOptions<E = NoEvents, S extends ServiceMap<S> = NoSer
   readonly stopTimeoutMs?: number;
   /** Events one app may have waiting for one datapath (or on the bus) before more are dropped. Default 10000. */
   readonly appQueueLimit?: number;
+  /** Bytes queued for one switch beyond which the controller stops reading from it until they drain. Default 1 MiB. */
+  readonly queueLimit?: number;
 }
 
 
@@ -281,7 +283,11 @@ export class Controller<E = NoEvents, S extends ServiceMap<S> = NoServices>
   private idleWaiters: (() => void)[] = [];
   private readonly laneHost: LaneHost;
   /** Message counters by direction and type, read by metrics; app failures and dropped app events. */
-  readonly counters = { rx: new Map<string, number>(), tx: new Map<string, number>(), appErrors: 0, appDrops: 0, switchErrors: 0 };
+  readonly counters = {
+    rx: new Map<string, number>(), tx: new Map<string, number>(), appErrors: 0, appDrops: 0, switchErrors: 0,
+    /** Bounds (datapath-connection.ts): input paused for a switch that did not read, switches dropped as stuck, undecodable messages, ports beyond MAX_PORTS. */
+    readPauses: 0, stuckDropped: 0, undecodable: 0, portsIgnored: 0,
+  };
   private readonly host: DatapathHost;
   private readonly tlsOpts: TlsMaterial | undefined;
   private readonly stopTimeoutMs: number;
@@ -350,6 +356,13 @@ export class Controller<E = NoEvents, S extends ServiceMap<S> = NoServices>
         const m = this.counters[direction];
         m.set(type, (m.get(type) ?? 0) + 1);
       },
+      ...(opts.queueLimit !== undefined ? { queueLimit: opts.queueLimit } : {}),
+      bounded: (event) => {
+        if (event === 'read-paused') this.counters.readPauses++;
+        else if (event === 'stuck') this.counters.stuckDropped++;
+        else if (event === 'undecodable') this.counters.undecodable++;
+        else this.counters.portsIgnored++;
+      },
     };
   }
 
@@ -400,7 +413,11 @@ export class Controller<E = NoEvents, S extends ServiceMap<S> = NoServices>
         ep.kind === 'ssl'
           ? tls.createServer({ ...tlsOpts, requestCert: true, rejectUnauthorized: tlsOpts?.ca !== undefined }, onSock)
           : createServer(onSock);
-      server.on('tlsClientError', (err: Error) => this.log.warn({ err: err.message }, 'TLS handshake with a switch failed'));
+      server.on('tlsClientError', (err: Error, sock: tls.TLSSocket) => {
+        // err alone often says only "socket hang up": why the switch's certificate was refused is here.
+        const cert = (sock.authorizationError as Error | string | undefined)?.toString();
+        this.log.warn({ err: err.message, ...(cert !== undefined && { cert }), from: sock.remoteAddress }, 'TLS handshake with a switch failed');
+      });
       await new Promise<void>((resolve, reject) => {
         server.once('error', (e: Error) => reject(new ControllerError('config', `cannot listen on ${s}: ${e.message}`)));
         server.listen(ep.port, ep.host, () => resolve());

@@ -14,6 +14,14 @@
  *
  * Messages sent while a chunk of input is being handled are encoded into one batch buffer and leave
  * in one write, so the replies to a burst of packet-ins cost one system call.
+ *
+ * Bounds: what waits for the switch is the socket's write queue. Past `queueLimit` bytes (default 1 MiB)
+ * the controller reads no more from that switch (the rest of the chunk waits, the socket is paused) until
+ * the queue drains, as Ryu's bounded send queue blocks its receive loop: a switch that floods packet-ins
+ * and does not read the flow-mods and packet-outs they provoke is held back by TCP, and the work done for
+ * it stays bounded. A switch whose queue has not moved for twice the echo interval is dropped as stuck.
+ * Both are counted (`bounded`), and the controller's /metrics shows them. At most MAX_PORTS ports are kept
+ * per switch.
  */
 import type { Socket } from 'node:net';
 import {
@@ -52,7 +60,19 @@ export interface DatapathHost {
   left(dp: DatapathConnection, reason: string, wasMain: boolean): void;
   /** Counters for metrics. */
   counted(direction: 'rx' | 'tx', type: string): void;
+  /** Bytes queued for one switch beyond which its input is paused. Default 1 MiB. */
+  readonly queueLimit?: number;
+  /** A bound acted (see the file's opening comment), or a message from the switch could not be decoded. */
+  bounded?(event: 'read-paused' | 'stuck' | 'undecodable' | 'port-ignored'): void;
 }
+
+/** Default bytes queued for one switch before its input is paused. */
+export const DEFAULT_QUEUE_LIMIT = 1 << 20;
+/**
+ * Ports kept per switch: OpenFlow 1.0's whole port space (OFPP_MAX 0xff00), OVS's default max_ports. A
+ * switch announcing more (a hostile one, by port-status with ever new numbers) has the rest not kept.
+ */
+export const MAX_PORTS = 0xff00;
 
 interface Pending {
   readonly xid: number;
@@ -105,6 +125,12 @@ export class DatapathConnection implements DatapathHandle {
   private readonly out = Buffer.allocUnsafe(OUT_SIZE);
   private outLen = 0;
   private batching = false;
+  /** Frames read but not yet handled while the input is paused (see handleFrames). */
+  private backlog: Buffer[] = [];
+  private readonly queueLimit: number;
+  /** Bytes the kernel had taken at the last keepalive tick, and since when nothing more was taken. */
+  private lastFlushed = 0;
+  private stuckSince: number | undefined;
 
   constructor(
     private readonly sock: Socket,
@@ -117,9 +143,16 @@ export class DatapathConnection implements DatapathHandle {
       this.closeReason = `socket error: ${err.message}`;
     });
     sock.on('close', () => this.onClose());
+    sock.on('drain', () => this.onDrain());
+    this.queueLimit = Math.max(64 * 1024, host.queueLimit ?? DEFAULT_QUEUE_LIMIT);
     this.timer = setInterval(() => this.keepalive(), Math.max(100, host.echoIntervalMs / 2));
     this.timer.unref();
     this.send(HELLO);
+  }
+
+  /** Bytes waiting for the switch: written but not yet taken by the kernel, or still batched. */
+  get queuedBytes(): number {
+    return this.sock.writableLength + this.outLen;
   }
 
   get dpidText(): string {
@@ -219,7 +252,22 @@ export class DatapathConnection implements DatapathHandle {
 
   private keepalive(): void {
     if (this.state === 'dead') return;
-    const idle = Date.now() - this.lastRx;
+    const now = Date.now();
+    const queued = this.sock.writableLength;
+    const flushed = this.sock.bytesWritten - queued;
+    if (queued > 0 && flushed === this.lastFlushed) this.stuckSince ??= now;
+    else this.stuckSince = undefined;
+    this.lastFlushed = flushed;
+    const idle = now - this.lastRx;
+    // A silent switch that has not taken what is queued for it (our echo request, at least) is counted
+    // as stuck too, whichever rule fires first.
+    if ((this.stuckSince !== undefined && now - this.stuckSince > 2 * this.host.echoIntervalMs) || (queued > 0 && idle > 2 * this.host.echoIntervalMs)) {
+      this.host.bounded?.('stuck');
+      this.close(`the switch is not reading: ${queued} bytes queued, silent for ${idle} ms`);
+      return;
+    }
+    // While its input waits for its queue to drain, its silence is ours: the rule above decides.
+    if (this.backlog.length > 0) return;
     if (idle > 2 * this.host.echoIntervalMs) {
       this.close(`no answer to an echo request for ${idle} ms`);
     } else if (idle > this.host.echoIntervalMs && !this.echoOut) {
@@ -240,17 +288,49 @@ export class DatapathConnection implements DatapathHandle {
       this.close(`bad OpenFlow stream: ${(e as Error).message}`);
       return;
     }
-    // Replies to a whole chunk of input leave as one write.
+    if (this.backlog.length > 0) {
+      // paused, yet a chunk that was already read arrived: it waits behind the others
+      for (const f of frames) this.backlog.push(f);
+      return;
+    }
+    this.handleFrames(frames);
+  }
+
+  /**
+   * Handles frames in order until the queue to the switch (written or still batched) passes the limit;
+   * the rest wait, and the socket is paused, until it drains. Replies to the frames handled leave as one
+   * write.
+   */
+  private handleFrames(frames: readonly Buffer[]): void {
     this.batching = true;
     try {
-      for (const f of frames) {
+      for (let i = 0; i < frames.length; i++) {
         if (this.state === 'dead' || this.closing) break;
-        this.onFrame(f);
+        if (this.sock.writableLength + this.outLen >= this.queueLimit) {
+          this.backlog = frames.slice(i);
+          this.sock.pause();
+          this.host.bounded?.('read-paused');
+          break;
+        }
+        this.onFrame(frames[i] as Buffer);
       }
     } finally {
       this.batching = false;
       if (this.state !== 'dead') this.flush();
     }
+  }
+
+  private onDrain(): void {
+    if (this.backlog.length === 0 || !this.alive) return;
+    const frames = this.backlog;
+    this.backlog = [];
+    this.handleFrames(frames);
+    if (this.backlog.length === 0 && this.alive) this.sock.resume();
+  }
+
+  /** Neither dead nor closing (a getter, so that checks after a call that may close are not narrowed away). */
+  private get alive(): boolean {
+    return this.state !== 'dead' && !this.closing;
   }
 
   private onFrame(bytes: Buffer): void {
@@ -264,6 +344,7 @@ export class DatapathConnection implements DatapathHandle {
         this.hello(bytes[0] ?? 0, undefined);
         return;
       }
+      this.host.bounded?.('undecodable');
       this.host.log.warn({ dp: this.dpidText, err: e.message, hex: bytes.subarray(0, 64).toString('hex') }, 'undecodable message from the switch');
       this.send({ type: 'OFPErrorMsg', xid: bytes.readUInt32BE(4), err_type: e.errType, code: e.code, data: Buffer.from(bytes.subarray(0, 64)) });
       return;
@@ -304,7 +385,8 @@ export class DatapathConnection implements DatapathHandle {
         // Kept current in every state; the controller turns it into port events.
         this.portBefore = this.ports.get(msg.desc.port_no);
         if (msg.reason === OFPPR.DELETE) this.ports.delete(msg.desc.port_no);
-        else this.ports.set(msg.desc.port_no, msg.desc);
+        else if (this.ports.size < MAX_PORTS || this.ports.has(msg.desc.port_no)) this.ports.set(msg.desc.port_no, msg.desc);
+        else this.host.bounded?.('port-ignored');
         break;
       default:
         break;

@@ -27,12 +27,19 @@
  * Errors are `{"error": "<what and where>", "code": "<ControllerErrorCode>", ...}`: 400 for bad JSON, a
  * bad key or value (ofctl/ names the key path), or a switch's refusal (with err_type, err_code and their
  * names); 404 for an unknown dpid, command or port; 501 for OpenFlow 1.4+ routes; 504 when the switch
- * does not answer in time. The routes live in their own fastify scope with their own body parser (any
- * content type: curl -d sends form-encoded JSON, as Ryu accepts) and error and not-found handlers, so
- * they answer the same in any fastify instance.
+ * does not answer in time; 503 with Retry-After when too many requests already wait for switches (below).
+ * The routes live in their own fastify scope with their own body parser (any content type: curl -d sends
+ * form-encoded JSON, as Ryu accepts) and error and not-found handlers, so they answer the same in any
+ * fastify instance.
+ *
+ * Requests to switches are bounded (SwitchRequestBound): at most `maxInFlightPerSwitch` at once per
+ * switch, so one burst of clients cannot bury a switch's channel under replies; more wait their turn in
+ * arrival order, at most `maxWaiting` over all switches and each at most `maxWaitMs`. Beyond either,
+ * the request is refused with 503 and Retry-After, and counted (`stats()`, /metrics in rest.ts). Routes
+ * that need no switch (/stats/switches, bad requests) never wait.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Json, OFPCodecError, parseJson, stringifyJson } from '../openflow/index.js';
+import { type Json, OFPCodecError, type OFPMessage, parseJson, stringifyJson } from '../openflow/index.js';
 import type { ControllerHandle, DatapathHandle } from './api.js';
 import { ControllerError, httpStatus } from './errors.js';
 import * as ofctl from './ofctl/index.js';
@@ -40,6 +47,24 @@ import * as ofctl from './ofctl/index.js';
 export interface OfctlRestOptions {
   /** Milliseconds to wait for a switch's answer (default: the controller's request timeout). */
   readonly timeoutMs?: number;
+  /** Requests one switch may have in flight from this API at once; more wait. Default 32. */
+  readonly maxInFlightPerSwitch?: number;
+  /** Requests waiting for a turn, over all switches; beyond, 503. Default 1024. */
+  readonly maxWaiting?: number;
+  /** Longest wait for a turn (ms); then 503. Default timeoutMs, else 5000. */
+  readonly maxWaitMs?: number;
+}
+
+/** The bound's state, for metrics: requests at switches now, requests waiting now, requests refused so far. */
+export interface OfctlRestStats {
+  readonly inFlight: number;
+  readonly waiting: number;
+  readonly rejected: number;
+}
+
+/** What registerOfctlRoutes hands back: the request bound's counters. */
+export interface OfctlRest {
+  stats(): OfctlRestStats;
 }
 
 /** A failure with an HTTP status of its own (no such command or port, not in OpenFlow 1.3). */
@@ -47,8 +72,98 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Seconds, sent as Retry-After (503). */
+    readonly retryAfter?: number,
   ) {
     super(message);
+  }
+}
+
+interface Waiter {
+  readonly go: () => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * Turns at the switches for REST requests: `perSwitch` at once per datapath, the rest queued in arrival
+ * order (at most `maxWaiting` in all, each for at most `maxWaitMs`). A finished request hands its turn
+ * to the next waiter of the same switch. Refusals are 503 + Retry-After, counted in `rejected`.
+ */
+class SwitchRequestBound {
+  private readonly busy = new Map<bigint, number>();
+  private readonly queues = new Map<bigint, Waiter[]>();
+  private inFlight = 0;
+  private waiting = 0;
+  private rejected = 0;
+
+  constructor(
+    private readonly perSwitch: number,
+    private readonly maxWaiting: number,
+    private readonly maxWaitMs: number,
+  ) {}
+
+  stats(): OfctlRestStats {
+    return { inFlight: this.inFlight, waiting: this.waiting, rejected: this.rejected };
+  }
+
+  async run<T>(dp: bigint, fn: () => Promise<T>): Promise<T> {
+    await this.acquire(dp);
+    try {
+      return await fn();
+    } finally {
+      this.release(dp);
+    }
+  }
+
+  private refuse(why: string): HttpError {
+    this.rejected++;
+    return new HttpError(503, `too many requests for switches: ${why}; try again shortly`, 1);
+  }
+
+  private acquire(dp: bigint): Promise<void> {
+    const n = this.busy.get(dp) ?? 0;
+    if (n < this.perSwitch) {
+      this.busy.set(dp, n + 1);
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    if (this.waiting >= this.maxWaiting) return Promise.reject(this.refuse(`${this.waiting} already wait for a turn`));
+    let q = this.queues.get(dp);
+    if (q === undefined) this.queues.set(dp, (q = []));
+    const queue = q;
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        go: () => {
+          clearTimeout(w.timer);
+          resolve();
+        },
+        timer: setTimeout(() => {
+          const i = queue.indexOf(w);
+          if (i >= 0) queue.splice(i, 1);
+          if (queue.length === 0 && this.queues.get(dp) === queue) this.queues.delete(dp);
+          this.waiting--;
+          reject(this.refuse(`no turn at switch ${dp} within ${this.maxWaitMs} ms`));
+        }, this.maxWaitMs),
+      };
+      queue.push(w);
+      this.waiting++;
+    });
+  }
+
+  private release(dp: bigint): void {
+    const q = this.queues.get(dp);
+    const next = q?.shift();
+    if (q !== undefined && q.length === 0) this.queues.delete(dp);
+    if (next !== undefined) {
+      // the turn passes straight to the next waiter: busy and inFlight stay as they are
+      this.waiting--;
+      next.go();
+      return;
+    }
+    const n = (this.busy.get(dp) ?? 1) - 1;
+    if (n <= 0) this.busy.delete(dp);
+    else this.busy.set(dp, n);
+    this.inFlight--;
   }
 }
 
@@ -118,8 +233,11 @@ function errorBody(err: unknown): { status: number; body: Record<string, Json> }
   return { status, body: { error: typeof e.message === 'string' ? e.message : String(err) } };
 }
 
-export function registerOfctlRoutes(app: FastifyInstance, ctl: ControllerHandle, opts: OfctlRestOptions = {}): void {
+export function registerOfctlRoutes(app: FastifyInstance, ctl: ControllerHandle, opts: OfctlRestOptions = {}): OfctlRest {
   const reqOpts = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
+  const bound = new SwitchRequestBound(opts.maxInFlightPerSwitch ?? 32, opts.maxWaiting ?? 1024, opts.maxWaitMs ?? opts.timeoutMs ?? 5000);
+  /** Every request to a switch goes through here: the bound above, then the controller's request(). */
+  const ask = (dp: DatapathHandle, msg: OFPMessage): Promise<OFPMessage[]> => bound.run(dp.id, () => dp.request(msg, reqOpts));
 
   /** A datapath by the dpid text of a URL or body (int(str(dpid), 0), as ofctl_rest parses it). */
   const datapath = (v: Json | undefined): DatapathHandle => {
@@ -130,7 +248,7 @@ export function registerOfctlRoutes(app: FastifyInstance, ctl: ControllerHandle,
   };
 
   const query = async (dp: DatapathHandle, q: ofctl.StatsQuery): Promise<Json> => {
-    const replies = await dp.request(q.request, reqOpts);
+    const replies = await ask(dp, q.request);
     return { [dp.id.toString()]: q.parse(replies) };
   };
 
@@ -154,7 +272,8 @@ export function registerOfctlRoutes(app: FastifyInstance, ctl: ControllerHandle,
       scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
       scope.setErrorHandler((err, req, reply) => {
         const { status, body } = errorBody(err);
-        if (status >= 500 && status !== 501 && status !== 504) req.log.error({ err }, 'ofctl REST request failed');
+        if (err instanceof HttpError && err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+        if (status >= 500 && status !== 501 && status !== 503 && status !== 504) req.log.error({ err }, 'ofctl REST request failed');
         return send(reply, status, body);
       });
       scope.setNotFoundHandler((req, reply) => send(reply, 404, { error: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` }));
@@ -205,24 +324,24 @@ export function registerOfctlRoutes(app: FastifyInstance, ctl: ControllerHandle,
       scope.post<{ Params: Params }>('/flowentry/:cmd', async (req, reply) => {
         const body = bodyObject(req);
         const dp = commandTarget(req, body);
-        await dp.request(ofctl.modFlowEntry(body, command(ofctl.FLOW_COMMANDS, req.params['cmd'])), reqOpts);
+        await ask(dp, ofctl.modFlowEntry(body, command(ofctl.FLOW_COMMANDS, req.params['cmd'])));
         return done(reply);
       });
       scope.delete<{ Params: Params }>('/flowentry/clear/:dpid', async (req, reply) => {
         const dp = commandTarget(req, bodyObject(req));
-        await dp.request(ofctl.clearFlowEntries(), reqOpts);
+        await ask(dp, ofctl.clearFlowEntries());
         return done(reply);
       });
       scope.post<{ Params: Params }>('/groupentry/:cmd', async (req, reply) => {
         const body = bodyObject(req);
         const dp = commandTarget(req, body);
-        await dp.request(ofctl.modGroupEntry(body, command(ofctl.GROUP_COMMANDS, req.params['cmd'])), reqOpts);
+        await ask(dp, ofctl.modGroupEntry(body, command(ofctl.GROUP_COMMANDS, req.params['cmd'])));
         return done(reply);
       });
       scope.post<{ Params: Params }>('/meterentry/:cmd', async (req, reply) => {
         const body = bodyObject(req);
         const dp = commandTarget(req, body);
-        await dp.request(ofctl.modMeterEntry(body, command(ofctl.METER_COMMANDS, req.params['cmd'])), reqOpts);
+        await ask(dp, ofctl.modMeterEntry(body, command(ofctl.METER_COMMANDS, req.params['cmd'])));
         return done(reply);
       });
       scope.post<{ Params: Params }>('/portdesc/:cmd', async (req, reply) => {
@@ -233,22 +352,23 @@ export function registerOfctlRoutes(app: FastifyInstance, ctl: ControllerHandle,
         const port = dp.ports.get(portNo);
         if (!port) throw new HttpError(404, `no such port: ${portNo} on datapath ${dp.id}`);
         command({ modify: 0 }, req.params['cmd']);
-        await dp.request(ofctl.modPortBehavior(body, port), reqOpts);
+        await ask(dp, ofctl.modPortBehavior(body, port));
         return done(reply);
       });
       scope.post<{ Params: Params }>('/experimenter/:dpid', async (req, reply) => {
         const body = bodyObject(req);
         const dp = commandTarget(req, body);
-        await dp.request(ofctl.experimenterMessage(body), reqOpts);
+        await ask(dp, ofctl.experimenterMessage(body));
         return done(reply);
       });
       scope.post<{ Params: Params }>('/role', async (req, reply) => {
         const body = bodyObject(req);
         const dp = commandTarget(req, body);
-        await dp.request(ofctl.roleRequest(body), reqOpts);
+        await ask(dp, ofctl.roleRequest(body));
         return done(reply);
       });
     },
     { prefix: '/stats' },
   );
+  return { stats: () => bound.stats() };
 }

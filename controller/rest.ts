@@ -2,7 +2,8 @@
  * The controller's HTTP side (fastify): Ryu's ofctl_rest routes (rest-ofctl.ts), Prometheus metrics at
  * GET /metrics (prom-client), and a WebSocket stream of controller events at /events. Every failure is
  * JSON `{"error": "..."}` with the status that fits (errors.ts httpStatus). Bound to 127.0.0.1 unless
- * told otherwise.
+ * told otherwise; bound elsewhere, it refuses to start without a bearer token (`token`), and with one,
+ * every request without it gets 401 `{"error": ...}` (SECURITY.md).
  *
  * /events takes `?events=switchEnter,packetIn,...` (default: everything but packetIn and message) and
  * sends one JSON object per event. A client that stops reading loses events (counted) instead of
@@ -16,13 +17,23 @@ import type { EventMap, EventName } from './api.js';
 import type { Controller } from './controller.js';
 import { describeError } from './datapath-connection.js';
 import { ControllerError, httpStatus } from './errors.js';
-import { registerOfctlRoutes } from './rest-ofctl.js';
+import { checkBearer, requireTokenBeyondLoopback } from '../base/secret.js';
+import { type OfctlRestOptions, registerOfctlRoutes } from './rest-ofctl.js';
 
 export interface RestOptions {
   readonly host?: string;
   readonly port?: number;
   /** Timeout for requests to switches (ms). */
   readonly timeoutMs?: number;
+  /** The bound on requests to switches (rest-ofctl.ts): in flight per switch, waiting in all, longest wait. */
+  readonly maxInFlightPerSwitch?: number;
+  readonly maxWaiting?: number;
+  readonly maxWaitMs?: number;
+  /**
+   * Every request (the WebSocket /events too) must carry `Authorization: Bearer TOKEN`; others get 401.
+   * Required to bind anything but loopback (base/secret.ts).
+   */
+  readonly token?: string;
 }
 
 export interface RestServer {
@@ -130,10 +141,27 @@ function metrics(ctl: Controller): Registry {
       this.inc(ctl.counters.switchErrors);
     },
   });
+  // The bounds (controller.ts, datapath-connection.ts): what was dropped or held back, by what.
+  const bound = (name: string, help: string, read: () => number): void => {
+    new Counter({
+      name, help, registers: [register],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  };
+  bound('tinflow_controller_app_events_dropped_total', 'Events dropped because an app had appQueueLimit of them waiting for one switch', () => ctl.counters.appDrops);
+  bound('tinflow_controller_switch_read_pauses_total', 'Times the controller stopped reading from a switch that did not read what was queued for it', () => ctl.counters.readPauses);
+  bound('tinflow_controller_switches_dropped_stuck_total', 'Switches disconnected because their queue did not move for twice the echo interval', () => ctl.counters.stuckDropped);
+  bound('tinflow_controller_undecodable_messages_total', 'Messages from switches that could not be decoded (answered with OFPT_ERROR)', () => ctl.counters.undecodable);
+  bound('tinflow_controller_ports_ignored_total', 'Port-status messages for a new port of a switch that already has 65280 ports (not kept)', () => ctl.counters.portsIgnored);
   return register;
 }
 
 export async function startRest(ctl: Controller, opts: RestOptions = {}): Promise<RestServer> {
+  const host = opts.host ?? '127.0.0.1';
+  requireTokenBeyondLoopback('the REST API', host, opts.token, '--rest-token-file FILE');
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
   const register = metrics(ctl);
   const dropped = new Counter({ name: 'tinflow_controller_events_dropped_total', help: 'Events not sent to slow WebSocket clients', registers: [register] });
@@ -150,6 +178,19 @@ export async function startRest(ctl: Controller, opts: RestOptions = {}): Promis
     return reply.status(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0] ?? ''}` }));
+  // Auth before anything else, on every route: the hook sees the WebSocket upgrade of /events too, and a
+  // 401 written there reaches the client as the upgrade's answer.
+  const token = opts.token;
+  if (token !== undefined) {
+    app.addHook('onRequest', async (req, reply) => {
+      const why = checkBearer(token, { authorization: req.headers.authorization });
+      if (why === undefined) return undefined;
+      // A refused WebSocket upgrade owns its socket outside the HTTP server: end it once the 401 is out,
+      // or it stays open (and holds close()) for as long as the client likes.
+      if (req.headers.upgrade !== undefined) reply.raw.once('finish', () => req.raw.socket.destroy());
+      return reply.status(401).header('www-authenticate', 'Bearer').send({ error: why });
+    });
+  }
 
   await app.register(websocket, {
     options: { maxPayload: 1 << 16 },
@@ -172,7 +213,25 @@ export async function startRest(ctl: Controller, opts: RestOptions = {}): Promis
       done();
     },
   });
-  registerOfctlRoutes(app, ctl, opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {});
+  const ofctlOpts: OfctlRestOptions = {};
+  for (const k of ['timeoutMs', 'maxInFlightPerSwitch', 'maxWaiting', 'maxWaitMs'] as const) if (opts[k] !== undefined) Object.assign(ofctlOpts, { [k]: opts[k] });
+  const ofctlRest = registerOfctlRoutes(app, ctl, ofctlOpts);
+  // The REST bound's state: refusals (503) are what a user would otherwise only see as errors at clients.
+  new Gauge({
+    name: 'tinflow_controller_rest_switch_requests', help: 'REST requests to switches, in flight or waiting for a turn', labelNames: ['state'], registers: [register],
+    collect() {
+      const s = ofctlRest.stats();
+      this.set({ state: 'in_flight' }, s.inFlight);
+      this.set({ state: 'waiting' }, s.waiting);
+    },
+  });
+  new Counter({
+    name: 'tinflow_controller_rest_rejected_total', help: 'REST requests refused with 503: too many waiting for switches', registers: [register],
+    collect() {
+      this.reset();
+      this.inc(ofctlRest.stats().rejected);
+    },
+  });
 
   app.get('/metrics', async (_req, reply) => {
     const text = await register.metrics();
@@ -211,7 +270,7 @@ export async function startRest(ctl: Controller, opts: RestOptions = {}): Promis
     socket.on('error', () => socket.terminate());
   });
 
-  const address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 });
+  const address = await app.listen({ host, port: opts.port ?? 8080 });
   return {
     app,
     url: address,

@@ -59,7 +59,7 @@ export const MTU_MAX = 8900;
 
 const KEYS = ['iceServers', 'iceTransportPolicy', 'portRangeBegin', 'portRangeEnd', 'bindAddress', 'mtu', 'echoIntervalMs', 'timeoutMs', 'setupTimeoutMs'] as const;
 
-const check = jsonChecks<unknown>((path, detail) => new ConfigError(path, detail));
+const check = jsonChecks<unknown>((path, detail) => new ConfigError(path, detail), showValue);
 
 function int(v: unknown, path: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ConfigError(path, `expected a whole number from ${min} to ${max}, got ${showValue(v)}`);

@@ -91,6 +91,10 @@ export const REFUSAL_CODES = {
   'unknown-link': 'unknown-link',
   /** The receiver's link refused the offer (its fingerprint, its SDP) or could not be made. */
   'bad-offer': 'bad-offer',
+  /** The sender asks for new links faster than the receiver makes them for one peer (link/manager.ts NEW_LINK_RATE). */
+  'rate-limited': 'rate-limited',
+  /** The receiver is setting up as many links as it will at once (link/manager.ts maxSettingUp). */
+  busy: 'busy',
   /** The receiver's link manager is not running. */
   closed: 'closed',
   /** The receiver failed to handle the request (a defect there; it logged it). */
@@ -119,6 +123,8 @@ export const LIMITS = {
   candidateBytes: 512,
   midBytes: 64,
   reasonBytes: 200,
+  /** Remote candidates one link takes in all (a host has a few addresses, times STUN and TURN: tens). */
+  candidatesPerLink: 256,
 } as const;
 
 const LINK_ID = /^[0-9a-f]{32}$/;
@@ -134,7 +140,7 @@ export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok
 
 class ParamsError extends Error {}
 
-const check = jsonChecks<unknown>((path, detail) => new ParamsError(`${path}: ${detail}`));
+const check = jsonChecks<unknown>((path, detail) => new ParamsError(`${path}: ${detail}`), showValue);
 
 function parse<T>(what: string, fn: () => T): Parsed<T> {
   try {

@@ -94,6 +94,16 @@ export class JidCache {
     return gone.sort();
   }
 
+  /** Entries held now (expired ones included until swept). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Whether the node has an entry (live or waiting to be swept). */
+  has(nodeId: string): boolean {
+    return this.entries.has(nodeId);
+  }
+
   /** Removes and returns the entries whose time is up. */
   sweep(now: number): string[] {
     const gone: string[] = [];

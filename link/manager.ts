@@ -55,6 +55,7 @@ import {
   transition,
   LIMITS,
 } from './handshake.js';
+import { PeerRateLimiter, type RateLimit } from './rate.js';
 import { type IceCandidate, type LocalDescription, TinCanLink, type TinCanStats } from './tincan.js';
 
 /**
@@ -89,11 +90,27 @@ export interface LinkManagerOptions {
    * (EdgeVPN's LNK_AUTH_TUNNEL: only a peer whose edge was agreed gets a link). Default: every peer.
    */
   readonly authorize?: (peerId: string) => string | undefined;
+  /** New links a peer may ask us for (NEW_LINK_RATE by default); beyond, refused 'rate-limited'. */
+  readonly newLinkRate?: RateLimit;
+  /** Links being set up at once at most, both roles (DEFAULT_MAX_SETTING_UP); requests beyond are refused 'busy'. */
+  readonly maxSettingUp?: number;
 }
 
 export const DEFAULT_STEP_MS = 10_000;
 export const DEFAULT_SETUP_MS = 20_000;
 export const DEFAULT_BACKOFF: BackoffOptions = { minMs: 1000, maxMs: 30_000 };
+/**
+ * New links one peer may ask us for: 5 at once, then one every 2 s. Each costs a PeerConnection (sockets,
+ * ICE gathering, a DTLS handshake) until it is up or rolled back. An honest peer asks once per set-up and
+ * again only after its backoff (1 s doubling) or a collision, so it never meets this; a peer asking with
+ * ever new link ids is refused instead of making us build and tear down a PeerConnection per request.
+ */
+export const NEW_LINK_RATE: RateLimit = { burst: 5, perSecond: 0.5 };
+/**
+ * Links being set up (not yet up) at once, at most. A node links to a handful of peers (successors,
+ * long-distance edges: tens at most); 64 leaves room for a whole overlay restarting together.
+ */
+export const DEFAULT_MAX_SETTING_UP = 64;
 
 export interface LinkInfo {
   readonly peerId: string;
@@ -229,6 +246,8 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   private readonly now: () => number;
   private readonly backoffOptions: BackoffOptions;
   private readonly authorize: ((peerId: string) => string | undefined) | undefined;
+  private readonly newLinks: PeerRateLimiter;
+  private readonly maxSettingUp: number;
   private readonly peers = new Map<string, Peer>();
   private readonly entries = new Map<string, Entry>();
   private readonly ended = new Map<string, number>();
@@ -267,6 +286,9 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     }
     this.backoffOptions = opts.backoff ?? DEFAULT_BACKOFF;
     this.authorize = opts.authorize;
+    this.newLinks = new PeerRateLimiter(opts.newLinkRate ?? NEW_LINK_RATE);
+    this.maxSettingUp = opts.maxSettingUp ?? DEFAULT_MAX_SETTING_UP;
+    if (!Number.isInteger(this.maxSettingUp) || this.maxSettingUp < 1) throw new RangeError(`link manager: maxSettingUp must be a whole number ≥ 1, got ${this.maxSettingUp}`);
     new Backoff(this.backoffOptions); // checks them now (RangeError), not at the first failure
   }
 
@@ -437,6 +459,10 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
         for (const c of ctx.candidates ?? []) {
           const key = `${c.mid} ${c.candidate}`;
           if (e.seen.has(key)) continue; // a repeated request: added already
+          if (e.seen.size >= LIMITS.candidatesPerLink) {
+            this.c.candidatesRefused++; // more than any host has: the rest is not kept
+            continue;
+          }
           e.seen.add(key);
           try {
             e.link.addRemoteCandidate(c);
@@ -762,7 +788,16 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       this.log.info({ peer: from, link: req.link_id, reason: why }, 'link request refused: not authorized');
       return this.counted(refused('unauthorized', why));
     }
-    const event: HandshakeEvent = { type: 'request', linkId: req.link_id, ended: this.ended.has(req.link_id) };
+    const ended = this.ended.has(req.link_id);
+    if (!ended && !this.entries.has(req.link_id)) {
+      // A request that would make a new link: the limits apply (a repeat of one in hand costs nothing).
+      const settingUp = this.settingUp();
+      if (settingUp >= this.maxSettingUp) return this.counted(refused('busy', `${this.nodeId} is setting up ${settingUp} links already; try later`));
+      if (!this.newLinks.take(from, this.now())) {
+        return this.counted(refused('rate-limited', `${from} asks for new links faster than ${this.newLinks.limit.perSecond}/s; try later`));
+      }
+    }
+    const event: HandshakeEvent = { type: 'request', linkId: req.link_id, ended };
     return this.counted(this.dispatch(from, event, { request: req }));
   }
 
@@ -780,6 +815,13 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     const req = p.value;
     if (!this.ownedBy(req.link_id, from)) return this.counted(refused('unknown-link', `no link ${req.link_id} with ${from}`));
     return this.counted(this.dispatch(from, { type: 'remove', linkId: req.link_id, reason: req.reason, ended: this.ended.has(req.link_id) }));
+  }
+
+  /** Links made and not yet up (either role). */
+  private settingUp(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.state !== 'up') n++;
+    return n;
   }
 
   /** Whether a link id is unknown or belongs to `from` (no peer may touch another peer's link). */

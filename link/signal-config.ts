@@ -62,7 +62,7 @@ export const DEFAULTS = Object.freeze({
 
 const KEYS = ['jid', 'password', 'host', 'port', 'tls', 'caFile', 'sasl', 'mucDomain', 'cacheExpiryMs', 'requestTimeoutMs', 'connectTimeoutMs', 'minBackoffMs', 'maxBackoffMs'] as const;
 
-const check = jsonChecks<unknown>((path, detail) => new ConfigError(path, detail));
+const check = jsonChecks<unknown>((path, detail) => new ConfigError(path, detail), showValue);
 
 const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 /** A JID local part we accept: what prosodyctl and EdgeVPN's accounts use, nothing to escape. */

@@ -29,15 +29,21 @@
  * joining the room; it counts as up once our own presence comes back from the room. A lost session
  * (the server restarted, the connection dropped, we were put out of the room) is redialled with
  * base/redial.ts's backoff (1 s doubling to 8 s, reset once a session is up); the library's own
- * fixed-interval reconnect is turned off. Each new session joins the room again, which announces us
- * again and brings the room's current occupants (jid-cache.ts reconciles who left meanwhile). Requests
- * awaiting a reply when the session is lost fail with ERECONNECTED: the reply would go to the lost
- * session, and resending is the caller's decision (the link manager retries a failed set-up).
+ * fixed-interval reconnect is turned off. A joined session pings the server (XEP-0199) every
+ * keepaliveMs and is lost when no answer comes within as long again: over a cut path TCP would stay
+ * silent for many minutes and then hand over a stale backlog. Each new session joins the room again,
+ * which announces us again and brings the room's current occupants (jid-cache.ts reconciles who left
+ * meanwhile). Requests awaiting a reply when the session is lost fail with ERECONNECTED: the reply
+ * would go to the lost session, and resending is the caller's decision (the link manager retries a
+ * failed set-up).
  * Requests while no session is up fail at once with EOFFLINE. A login the server refuses (EAUTH) or a
  * certificate we refuse (ETLS) is fatal: no redial, 'fatal' is emitted and start() rejects.
  *
  * Bounded: at most maxPending requests await replies (more fail with EBUSY), at most maxHandlers
- * incoming requests run at once (more are answered "busy" and counted).
+ * incoming requests run at once (more are answered "busy" and counted), at most maxHandlersPerPeer of
+ * them from one node (so one node cannot take every slot from the others); each node may send
+ * SENDER_RATE messages (a burst, then a steady rate) and the excess is dropped unread, counted as
+ * 'rate-limited'; the room's nodes we keep track of are at most maxPeers ('too-many-peers' beyond).
  *
  * May import: node: modules, @xmpp/client, base/, link/ (errors, stanzas, jid-cache, signal-*).
  */
@@ -45,11 +51,12 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { type Client, type Element, client } from '@xmpp/client';
+import { type Client, type Element, client, xml } from '@xmpp/client';
 import { type Logger, nullLogger } from '../base/logger.js';
 import { Redialer, type Scheduler } from '../base/redial.js';
 import { LinkError, type LinkErrorCode } from './errors.js';
 import { JidCache, type Peer } from './jid-cache.js';
+import { PeerRateLimiter, type RateLimit } from './rate.js';
 import type { SignalConfig } from './signal-config.js';
 import { SignalSocket, SignalSocketError, type SocketParams } from './signal-socket.js';
 import {
@@ -100,6 +107,19 @@ export interface XmppCircleOptions {
   readonly maxPending?: number;
   /** Incoming requests being handled at most. Default 64. */
   readonly maxHandlers?: number;
+  /** Incoming requests from one node being handled at most. Default 32. */
+  readonly maxHandlersPerPeer?: number;
+  /** Messages per sending node (SENDER_RATE by default). */
+  readonly senderRate?: RateLimit;
+  /** Nodes of the room kept track of at most. Default 4096. */
+  readonly maxPeers?: number;
+  /**
+   * A joined session pings the server (XEP-0199) after this long and counts as lost when no answer comes
+   * within as long again: a path that went dead (an underlay cut) is noticed and redialled, where TCP
+   * would keep the stream open and silent for many minutes and deliver its backlog late. Default
+   * KEEPALIVE_MS; 0 turns it off.
+   */
+  readonly keepaliveMs?: number;
 }
 
 export type SignalState = 'idle' | 'connecting' | 'online' | 'reconnecting' | 'failed' | 'stopped';
@@ -125,8 +145,8 @@ export interface SignalStats {
   readonly received: { readonly invk: number; readonly cmpt: number };
   /** Stanzas dropped, by reason. */
   readonly dropped: Readonly<Record<DropReason, number>>;
-  /** Requests from peers answered with a failure without running a handler. */
-  readonly refused: { readonly noHandler: number; readonly busy: number };
+  /** Requests from peers answered with a failure without running a handler (peerBusy: maxHandlersPerPeer). */
+  readonly refused: { readonly noHandler: number; readonly busy: number; readonly peerBusy: number };
   readonly pending: number;
   readonly peers: number;
 }
@@ -134,6 +154,32 @@ export interface SignalStats {
 export const DEFAULT_CM = 'LinkManager';
 const DEFAULT_MAX_PENDING = 1024;
 const DEFAULT_MAX_HANDLERS = 64;
+/**
+ * One node's share of the handler slots: half of them, so that a node flooding us with requests whose
+ * handlers take a while (LNK_REQ_LINK_ENDPT waits for libdatachannel's answer) leaves the other half to
+ * everyone else. An honest peer has one link set-up with us at a time and rarely more than a few
+ * requests in flight (a burst of 20 in the tests).
+ */
+const DEFAULT_MAX_HANDLERS_PER_PEER = 32;
+/**
+ * What one node may send us: a burst of 100 messages, then 20 a second. An honest peer sends about ten
+ * per link set-up (an edge negotiation, the link request, a few candidate batches, their replies) and
+ * retries no sooner than its backoff (1 s, doubling), so it stays far below; a reconnecting overlay of
+ * many edges to one peer is still one link per pair. A flood beyond is dropped before it is parsed.
+ */
+export const SENDER_RATE: RateLimit = { burst: 100, perSecond: 20 };
+/**
+ * Room occupants kept as nodes at most. EdgeVPN overlays are tens to hundreds of nodes; an account that
+ * joins with ever new nicks (one per resource) must not grow our cache without end.
+ */
+const DEFAULT_MAX_PEERS = 4096;
+/**
+ * The session keepalive (ms): a ping after this much time, and as long again for its answer. The links'
+ * own liveness (LinkManager.TimeoutMs, 5 s) keeps links up through a signaling outage; this only bounds
+ * how long a dead session passes for online (10–20 s), like the link manager's 10 s step timeout.
+ */
+export const KEEPALIVE_MS = 10_000;
+const NS_PING = 'urn:xmpp:ping';
 /** Retries of a join refused because the room is still locked by the node creating it (ms, doubling). */
 const LOCKED_ROOM_RETRY_MS = 100;
 const LOCKED_ROOM_RETRY_MAX_MS = 1000;
@@ -215,7 +261,7 @@ function message(e: unknown): string {
 }
 
 function emptyDrops(): Record<DropReason, number> {
-  return { 'unknown-sender': 0, malformed: 0, spoofed: 0, misdirected: 0, unexpected: 0, 'not-a-node': 0 };
+  return { 'unknown-sender': 0, malformed: 0, spoofed: 0, misdirected: 0, unexpected: 0, 'not-a-node': 0, 'rate-limited': 0, 'too-many-peers': 0 };
 }
 
 export class XmppCircle extends EventEmitter<SignalEvents> {
@@ -232,6 +278,12 @@ export class XmppCircle extends EventEmitter<SignalEvents> {
   private readonly pending = new Map<string, Pending>();
   private readonly maxPending: number;
   private readonly maxHandlers: number;
+  private readonly maxHandlersPerPeer: number;
+  private readonly maxPeers: number;
+  private readonly keepaliveMs: number;
+  private readonly limiter: PeerRateLimiter;
+  /** Handlers running now, per sending node (entries removed at zero). */
+  private readonly runningBy = new Map<string, number>();
   private readonly server: string;
   private session: Session | undefined;
   private sessionSeq = 0;
@@ -246,7 +298,7 @@ export class XmppCircle extends EventEmitter<SignalEvents> {
     sent: { invk: 0, cmpt: 0 },
     received: { invk: 0, cmpt: 0 },
     dropped: emptyDrops(),
-    refused: { noHandler: 0, busy: 0 },
+    refused: { noHandler: 0, busy: 0, peerBusy: 0 },
   };
 
   constructor(opts: XmppCircleOptions) {
@@ -262,6 +314,10 @@ export class XmppCircle extends EventEmitter<SignalEvents> {
     this.cache = new JidCache(opts.config.cacheExpiryMs);
     this.maxPending = opts.maxPending ?? DEFAULT_MAX_PENDING;
     this.maxHandlers = opts.maxHandlers ?? DEFAULT_MAX_HANDLERS;
+    this.maxHandlersPerPeer = opts.maxHandlersPerPeer ?? DEFAULT_MAX_HANDLERS_PER_PEER;
+    this.maxPeers = opts.maxPeers ?? DEFAULT_MAX_PEERS;
+    this.keepaliveMs = opts.keepaliveMs ?? KEEPALIVE_MS;
+    this.limiter = new PeerRateLimiter(opts.senderRate ?? SENDER_RATE, this.maxPeers);
     this.server = `${opts.config.host}:${opts.config.port}`;
     this.redialer = new Redialer({
       dial: () => this.dial(),
@@ -517,11 +573,35 @@ export class XmppCircle extends EventEmitter<SignalEvents> {
       // Listeners may send to a peer as soon as they hear of it, so peers come after 'online'.
       for (const id of s.held) if (s.alive() && this.cache.lookup(id, this.now())) this.announce(id);
       s.held.clear();
+      this.keepalive(s);
     } catch (e) {
       this.lose(s, e);
     } finally {
       clearTimeout(deadline);
     }
+  }
+
+  /**
+   * Pings the server every keepaliveMs while the session is joined; no answer within keepaliveMs loses the
+   * session (redialled with backoff). Any answer counts: a server without XEP-0199 answers with an error.
+   */
+  private keepalive(s: Session): void {
+    const ms = this.keepaliveMs;
+    if (ms <= 0) return;
+    s.later(ms, () => {
+      if (s.phase !== 'joined') return;
+      s.xmpp.iqCaller.get(xml('ping', { xmlns: NS_PING }), this.config.domain, ms).then(
+        () => this.keepalive(s),
+        (e: unknown) => {
+          if (s.phase !== 'joined') return;
+          if (e instanceof Error && e.name === 'StanzaError') {
+            this.keepalive(s);
+            return;
+          }
+          this.lose(s, new Error(`no answer from ${this.server} to a keepalive ping within ${ms} ms (${message(e)})`));
+        },
+      );
+    });
   }
 
   /** We made the room: accept its default configuration, which unlocks it for the other nodes. */
@@ -667,6 +747,10 @@ export class XmppCircle extends EventEmitter<SignalEvents> {
       case 'peer': {
         const jid = `${this.roomJid}/${info.nodeId}`;
         if (info.available) {
+          if (!this.cache.has(info.nodeId) && this.cache.size >= this.maxPeers) {
+            this.dropped('too-many-peers', `node ${info.nodeId}: ${this.maxPeers} nodes known already`, p.attrs.from);
+            return;
+          }
           if (this.cache.present(info.nodeId, jid, info.realJid, this.now())) {
             if (s.phase === 'joined') this.announce(info.nodeId, info.realJid);
             else s.held.add(info.nodeId);
@@ -721,6 +805,7 @@ export class XmppCircle extends EventEmitter<SignalEvents> {
     }
     const senderId = this.senderOf(from);
     if (senderId === undefined) return this.dropped('unknown-sender', `message from ${from.slice(0, 100) || 'nobody'}`, from);
+    if (!this.limiter.take(senderId, this.now())) return this.dropped('rate-limited', `node ${senderId} sends faster than ${this.limiter.limit.perSecond}/s`, from);
     const to = m.attrs.to;
     const self = s.xmpp.jid?.toString();
     if (to !== undefined && self !== undefined && to !== self) return this.dropped('misdirected', `message to ${to.slice(0, 100)}`, from);
@@ -768,14 +853,26 @@ export class XmppCircle extends EventEmitter<SignalEvents> {
       this.reply(s, ra, from, false, `node ${this.nodeId} is busy (${this.running} requests being handled)`);
       return;
     }
+    const mine = this.runningBy.get(senderId) ?? 0;
+    if (mine >= this.maxHandlersPerPeer) {
+      this.counts.refused.peerBusy++;
+      this.reply(s, ra, from, false, `node ${this.nodeId} is busy with ${mine} requests from node ${senderId}`);
+      return;
+    }
     this.running++;
+    this.runningBy.set(senderId, mine + 1);
     Promise.resolve()
       .then(() => handler(ra.params, senderId))
       .then(
         (data) => this.reply(s, ra, from, true, data),
         (e: unknown) => this.reply(s, ra, from, false, message(e)),
       )
-      .finally(() => this.running--)
+      .finally(() => {
+        this.running--;
+        const n = (this.runningBy.get(senderId) ?? 1) - 1;
+        if (n <= 0) this.runningBy.delete(senderId);
+        else this.runningBy.set(senderId, n);
+      })
       .catch((e: unknown) => this.log.error({ action: ra.action, err: message(e) }, 'replying failed'));
   }
 

@@ -22,6 +22,13 @@ const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
 /** The largest RemoteAction JSON text accepted or sent, in UTF-8 bytes. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/**
+ * The deepest nesting of objects and lists accepted in a RemoteAction. Ours nest 4 deep (params →
+ * node_data, or candidates → a candidate); JSON.parse reads 64 KiB of `[[[[...` without trouble, but
+ * JSON.stringify and every recursive walk after it (error messages, logs) overflow the stack near 10,000
+ * levels, so such a payload is refused here, before any handler sees it.
+ */
+export const MAX_JSON_DEPTH = 32;
 
 /** EdgeVPN's node ids: 128 bits as 32 lowercase hex digits. */
 export const NODE_ID = /^[0-9a-f]{32}$/;
@@ -70,7 +77,9 @@ export type DropReason =
   | 'spoofed' // claims a node id other than its sender's
   | 'misdirected' // for another overlay or another node
   | 'unexpected' // a reply (or an error) that answers no request of ours
-  | 'not-a-node'; // a room occupant whose nick and status do not make it a node
+  | 'not-a-node' // a room occupant whose nick and status do not make it a node
+  | 'rate-limited' // a node sending faster than its limit (link/signal.ts: SENDER_RATE)
+  | 'too-many-peers'; // a new node while the room already holds maxPeers (link/signal.ts)
 
 export type Verdict<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: DropReason; readonly detail: string };
 
@@ -78,6 +87,18 @@ const drop = <T>(reason: DropReason, detail: string): Verdict<T> => ({ ok: false
 
 function isJsonObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Whether v nests objects and lists deeper than max (walked without recursion, so depth cannot hurt). */
+export function deeperThan(v: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop() as [unknown, number];
+    if (x === null || typeof x !== 'object') continue;
+    if (d >= max) return true;
+    for (const y of Array.isArray(x) ? x : Object.values(x)) if (y !== null && typeof y === 'object') stack.push([y, d + 1]);
+  }
+  return false;
 }
 
 function field(o: Readonly<Record<string, unknown>>, key: string, re: RegExp): string | undefined {
@@ -99,6 +120,7 @@ export function parseRemoteAction(text: string, type: EvioType): Verdict<RemoteA
     return drop('malformed', `not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!isJsonObject(v)) return drop('malformed', 'not a JSON object');
+  if (deeperThan(v, MAX_JSON_DEPTH)) return drop('malformed', `nested deeper than ${MAX_JSON_DEPTH} levels`);
   for (const k of Object.keys(v)) {
     if (!(RA_KEYS as readonly string[]).includes(k)) return drop('malformed', `unknown key ${JSON.stringify(k.slice(0, 40))}`);
   }

@@ -67,7 +67,8 @@ import { type CountingCounters, type FrameBatch, type FramePort, type LinkState,
 import { type NodeCert, normalizeFingerprint } from './cert.js';
 import { type TinCanConfig, resolveLinkConfig } from './config.js';
 import { LinkError } from './errors.js';
-import { type Verdict, MIN_FRAME_BYTES, PT_FRAME, PT_PACKED, RTP_HEADER_BYTES, RtpHeaderWriter, decodePacket, planPackets, rtpSeq, writePayload } from './rtp.js';
+import { MIN_FRAME_BYTES, PT_FRAME, PT_PACKED, RTP_HEADER_BYTES, RtpHeaderWriter, planPackets, writePayload } from './rtp.js';
+import { CTL, type ControlRefusal, ECHO_BYTES, ECHO_REPLIES_PER_SECOND, type PeerMessage, type RxRefusal, RxPath, parseControl } from './rx.js';
 import { checkSdpFingerprint, sdpFingerprints, withoutCandidates } from './sdp.js';
 
 export type LinkRole = 'initiator' | 'responder';
@@ -140,7 +141,9 @@ export interface TinCanStats {
   /** Packets missing from the peer's sequence (lost or reordered on the way). */
   readonly rtpSequenceGaps: number;
   /** Refused packets by reason (their sum is counters.rxErrors). */
-  readonly rxRefused: Readonly<Partial<Record<Verdict, number>>>;
+  readonly rxRefused: Readonly<Partial<Record<RxRefusal, number>>>;
+  /** Control messages from the peer that were ignored, by reason (link/rx.ts). */
+  readonly controlRefused: Readonly<Partial<Record<ControlRefusal, number>>>;
   /** RTCP packets received and ignored (we send none; a peer's library might). */
   readonly rtcpIgnored: number;
   /** The last echo's round-trip time and the smoothed one, in ms; undefined before the first reply. */
@@ -155,10 +158,6 @@ export interface TinCanStats {
   readonly pair: { readonly local: CandidateInfo; readonly remote: CandidateInfo } | undefined;
 }
 
-/** Frames per batch handed to the handler (a native port reads up to 64 per wake-up). */
-const RX_BATCH = 64;
-/** Frames waiting for delivery at most (one turn's worth); beyond, dropped and counted in rxDropped. */
-const RX_QUEUE_LIMIT = 4096;
 /** Remote candidates kept while the remote description is missing, at most. */
 const PENDING_CANDIDATES_LIMIT = 256;
 /** The media section and control channel both sides agree on without negotiation. */
@@ -166,9 +165,6 @@ const TRACK_MID = 'tf';
 const CTL_LABEL = 'tinflow-ctl';
 const CTL_ID = 0;
 
-/** Control messages: type byte, then for echoes a 32-bit sequence and the sender's clock (float64 ms). */
-const CTL = { ECHO_REQUEST: 1, ECHO_REPLY: 2, BYE: 3 } as const;
-const ECHO_BYTES = 1 + 4 + 8;
 
 /** Ends node-datachannel's threads: call once when no link is left, before the process exits. */
 export function cleanupWebRtc(): void {
@@ -187,23 +183,6 @@ function candidateInfo(c: SelectedCandidateInfo): CandidateInfo {
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** A batch over a list of frames (views), reused for each delivery. */
-class ListBatch implements FrameBatch {
-  frames: readonly Buffer[] = [];
-  start = 0;
-  count = 0;
-
-  frame(i: number): Buffer {
-    if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`frame ${i} of a batch of ${this.count}`);
-    return this.frames[this.start + i] as Buffer;
-  }
-
-  offload(i: number): undefined {
-    if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`frame ${i} of a batch of ${this.count}`);
-    return undefined;
-  }
 }
 
 export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
@@ -248,17 +227,14 @@ export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
   // data
   private readonly rtp: RtpHeaderWriter;
   private readonly txScratch: Buffer;
-  private rxFrames: Buffer[] = [];
-  private rxSpare: Buffer[] = [];
   private rxScheduled: NodeJS.Immediate | undefined;
-  private readonly batch = new ListBatch();
   private readonly c: CountingCounters = zeroCounters();
+  private readonly rx: RxPath;
   private rtpSent = 0;
-  private rtpReceived = 0;
-  private rtpGaps = 0;
-  private nextRxSeq: number | undefined;
-  private rtcpIgnored = 0;
-  private readonly refused: Partial<Record<Verdict, number>> = {};
+  private readonly ctlRefused: Partial<Record<ControlRefusal, number>> = {};
+  /** Echo requests answered in the current second (ECHO_REPLIES_PER_SECOND), and when it began. */
+  private echoWindowAt = 0;
+  private echoWindowCount = 0;
 
   // liveness
   private setupTimer: NodeJS.Timeout | undefined;
@@ -285,6 +261,7 @@ export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
     this.now = opts.now ?? (() => performance.now());
     this.rtp = new RtpHeaderWriter(randomInt(1, 0xffffffff), randomInt(0, 0x10000));
     this.txScratch = Buffer.alloc(RTP_HEADER_BYTES + this.maxFrame);
+    this.rx = new RxPath(this.maxFrame, this.c);
     if (this.cert !== undefined) this.localFingerprint = this.cert.fingerprint;
 
     this.pc = new PeerConnection(this.name, this.rtcConfig());
@@ -619,96 +596,56 @@ export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
    */
   protected control(m: string | Buffer | ArrayBuffer): void {
     if (this.isClosed) return;
-    const b = typeof m === 'string' ? Buffer.from(m) : Buffer.isBuffer(m) ? m : Buffer.from(m);
-    switch (b[0]) {
-      case CTL.ECHO_REQUEST:
-        if (b.length !== ECHO_BYTES) break;
-        b[0] = CTL.ECHO_REPLY;
-        this.sendControl(b);
-        return;
-      case CTL.ECHO_REPLY: {
-        if (b.length !== ECHO_BYTES) break;
-        const t = b.readDoubleBE(5);
+    const msg = parseControl(m);
+    switch (msg.kind) {
+      case 'echo-request': {
         const now = this.now();
-        const rtt = now - t;
-        if (!(rtt >= 0) || rtt > 3_600_000) break; // not a time we sent
+        if (now - this.echoWindowAt >= 1000) {
+          this.echoWindowAt = now;
+          this.echoWindowCount = 0;
+        }
+        if (++this.echoWindowCount > ECHO_REPLIES_PER_SECOND) return this.ctlRefuse('echo-rate');
+        this.sendControl(msg.bytes);
+        return;
+      }
+      case 'echo-reply': {
+        const now = this.now();
+        const rtt = now - msg.sentAt;
+        if (!(rtt >= 0) || rtt > 3_600_000) return this.ctlRefuse('echo-time'); // not a time we sent
         this.lastReplyAt = now;
         this.echoReplies++;
         this.lastRtt = rtt;
         this.srtt = this.srtt === undefined ? rtt : this.srtt + (rtt - this.srtt) / 8;
         return;
       }
-      case CTL.BYE:
-        this.fail(`the peer closed the link${b.length > 1 ? `: ${b.subarray(1, 200).toString('utf8')}` : ''}`);
+      case 'bye':
+        this.fail(`the peer closed the link${msg.reason === '' ? '' : `: ${msg.reason}`}`);
         return;
-      default:
-        break;
+      case 'refused':
+        return this.ctlRefuse(msg.reason);
+      default: {
+        const never: never = msg;
+        throw new Error(`unhandled control message ${String(never)}`);
+      }
     }
-    this.log.debug({ link: this.name, type: b[0], bytes: b.length }, 'unknown control message ignored');
+  }
+
+  private ctlRefuse(reason: ControlRefusal): void {
+    this.ctlRefused[reason] = (this.ctlRefused[reason] ?? 0) + 1;
   }
 
   // ---- data: receive ---------------------------------------------------------------------------------
 
-  private packet(m: Buffer): void {
+  /** A packet from the track: link/rx.ts checks it, counts it, and queues its frames for this turn's delivery. */
+  private packet(m: PeerMessage): void {
     if (this.isClosed) return;
-    this.rtpReceived++;
-    const mark = this.rxFrames.length;
-    const v = decodePacket(m, this.maxFrame, this.rxFrames);
-    if (v === 'rtcp') {
-      this.rtcpIgnored++;
-      return;
-    }
-    if (v !== 'frames') {
-      this.c.rxErrors++;
-      this.refused[v] = (this.refused[v] ?? 0) + 1;
-      return;
-    }
-    const seq = rtpSeq(m);
-    if (this.nextRxSeq !== undefined && seq !== this.nextRxSeq) {
-      const ahead = (seq - this.nextRxSeq) & 0xffff;
-      if (ahead < 0x8000) this.rtpGaps += ahead; // packets skipped; a late one (behind) is not a new gap
-    }
-    if (this.nextRxSeq === undefined || ((seq - this.nextRxSeq) & 0xffff) < 0x8000) this.nextRxSeq = (seq + 1) & 0xffff;
-    if (this.rxFrames.length > RX_QUEUE_LIMIT) {
-      this.c.rxDropped += this.rxFrames.length - mark;
-      this.rxFrames.length = mark;
-      return;
-    }
-    this.rxScheduled ??= setImmediate(() => this.deliver());
+    if (this.rx.packet(m)) this.rxScheduled ??= setImmediate(() => this.deliver());
   }
 
   /** Hands the frames of this turn to the handler, in batches; views valid only during the call. */
   private deliver(): void {
     this.rxScheduled = undefined;
-    const frames = this.rxFrames;
-    this.rxFrames = this.rxSpare;
-    this.rxSpare = frames;
-    try {
-      const handler = this.handler;
-      if (handler === undefined || this.isClosed) {
-        this.c.rxDropped += frames.length;
-        return;
-      }
-      const b = this.batch;
-      b.frames = frames;
-      for (let i = 0; i < frames.length; i += RX_BATCH) {
-        b.start = i;
-        b.count = Math.min(RX_BATCH, frames.length - i);
-        let bytes = 0;
-        for (let j = 0; j < b.count; j++) bytes += (frames[i + j] as Buffer).length;
-        this.c.rxPackets += b.count;
-        this.c.rxBytes += bytes;
-        handler(b);
-        if (this.handler !== handler) {
-          // stopped or closed by the handler: the rest was not delivered
-          this.c.rxDropped += frames.length - i - b.count;
-          break;
-        }
-      }
-    } finally {
-      frames.length = 0;
-      this.batch.frames = [];
-    }
+    this.rx.deliver(this.isClosed ? undefined : this.handler, (h) => this.handler === h);
   }
 
   start(handler: (batch: FrameBatch) => void): void {
@@ -782,6 +719,15 @@ export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
     return track.sendMessageBinary(buf);
   }
 
+  /**
+   * Sends one message on the control channel as it is (binary or text). For tests that need a peer
+   * sending control messages tinflow never sends (junk types, wrong lengths, floods of echoes).
+   */
+  protected sendControlMessage(m: Buffer | string): boolean {
+    if (!this.ctlOpen) return false;
+    return typeof m === 'string' ? this.ctl.sendMessage(m) : this.ctl.sendMessageBinary(m);
+  }
+
   // ---- port ------------------------------------------------------------------------------------------
 
   linkState(): LinkState {
@@ -812,10 +758,11 @@ export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
       carrier: this.link.carrier,
       counters: this.counters(),
       rtpPacketsSent: this.rtpSent,
-      rtpPacketsReceived: this.rtpReceived,
-      rtpSequenceGaps: this.rtpGaps,
-      rxRefused: { ...this.refused },
-      rtcpIgnored: this.rtcpIgnored,
+      rtpPacketsReceived: this.rx.rtpReceived,
+      rtpSequenceGaps: this.rx.rtpGaps,
+      rxRefused: { ...this.rx.refused },
+      controlRefused: { ...this.ctlRefused },
+      rtcpIgnored: this.rx.rtcpIgnored,
       rttMs: this.lastRtt,
       srttMs: this.srtt,
       echoesSent: this.echoesSent,
@@ -844,7 +791,7 @@ export class TinCanLink extends EventEmitter<PortEvents> implements FramePort {
     if (this.echoTimer !== undefined) clearInterval(this.echoTimer);
     if (this.rxScheduled !== undefined) clearImmediate(this.rxScheduled);
     this.setupTimer = this.echoTimer = this.rxScheduled = undefined;
-    this.rxFrames.length = 0;
+    this.rx.clear();
     this.link = { up: true, carrier: false };
     const err = new LinkError('ECLOSED', `link ${this.name} closed: ${reason}`);
     this.failDescription?.(err);

@@ -99,6 +99,8 @@ declare module '@xmpp/client' {
     readonly iqCaller: {
       /** Sends `<iq type="set" to=...>` with the element; resolves with the reply's child of the same name. */
       set(element: Element, to?: string, timeoutMs?: number): Promise<Element | undefined>;
+      /** The same with `<iq type="get">` (the keepalive's XEP-0199 ping). */
+      get(element: Element, to?: string, timeoutMs?: number): Promise<Element | undefined>;
     };
     /** Connects, negotiates the stream, logs in and binds; resolves online, rejects on 'error'. */
     start(): Promise<JID>;

@@ -503,6 +503,9 @@ function messageKey(r: Reader): string {
   if (version !== OFP_VERSION) r.fail({ errType: OFPET.BAD_REQUEST, code: OFPBRC.BAD_VERSION }, `version 0x${version.toString(16)} is not OpenFlow 1.3 (0x04)`);
   const t = r.buf[r.pos + 1] as number;
   if (t !== OFPT.MULTIPART_REQUEST && t !== OFPT.MULTIPART_REPLY) return `t${t}`;
+  // The whole 16-byte multipart header first: one cut short is a wrong length (BAD_LEN, as OVS answers)
+  // whatever its type field says, not an unknown multipart type (found by fuzz/of-switch.ts).
+  r.peek32(12, 'multipart header');
   const mp = r.peek16(8, 'multipart header');
   if (t === OFPT.MULTIPART_REQUEST && mp === OFPMP.EXPERIMENTER && r.peek32(16, 'experimenter multipart header') === ONF_EXPERIMENTER_ID) {
     const et = r.peek32(20, 'experimenter multipart header');

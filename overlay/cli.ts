@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { ConfigError, enumFlag, parseFlags } from '../base/cli.js';
 import { LOG_LEVELS, createLogger } from '../base/logger.js';
+import { readTokenFile } from '../base/secret.js';
 import { onShutdown } from '../base/shutdown.js';
 import { cleanupWebRtc } from '../link/tincan.js';
 import { type NodeConfig, NodeConfigError, loadNodeConfig, nodeConfigJson } from './config.js';
@@ -25,6 +26,8 @@ Runs until SIGTERM or SIGINT; logs JSON lines on stderr. Status: {"cmd":"status"
 "dump-flows") on StateDir/node.ctl, and GET /status, /flows, /metrics on Status.Listen when configured.
 Test hook: TINFLOW_TEST_FAKE_FINGERPRINT=1 announces a fingerprint that is not the node's certificate's
 (a rogue node, for tests: every peer must refuse its links).
+The config file holds passwords: it must not be open to group or others (chmod 600 FILE), nor may
+Status.TokenFile; a Status.Listen beyond loopback needs Status.TokenFile (SECURITY.md).
 `;
 
 const FLAGS = {
@@ -36,6 +39,7 @@ const FLAGS = {
 
 export async function nodeMain(argv: readonly string[]): Promise<number> {
   let cfg: NodeConfig;
+  let statusToken: string | undefined;
   let file = '';
   let flags: ReturnType<typeof parseFlags<typeof FLAGS>>;
   try {
@@ -48,6 +52,14 @@ export async function nodeMain(argv: readonly string[]): Promise<number> {
     if (flags['log-level'] !== undefined) enumFlag('--log-level', flags['log-level'], LOG_LEVELS);
     file = flags.config;
     cfg = loadNodeConfig(file);
+    // The token file is read (and its mode checked) now, so a bad one is a config error with status 2.
+    if (cfg.status.tokenFile !== undefined) {
+      try {
+        statusToken = readTokenFile(cfg.status.tokenFile);
+      } catch (e) {
+        throw new ConfigError('', `$.Status.TokenFile: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     // A config's mistakes are named by key path, one a line: each line also names the file.
@@ -77,7 +89,7 @@ export async function nodeMain(argv: readonly string[]): Promise<number> {
   if (cfg.status.listen !== undefined) {
     const m = /^\[?(.*?)\]?:(\d+)$/.exec(cfg.status.listen);
     try {
-      http = await serveNodeStatus(node, m?.[1] ?? '127.0.0.1', Number(m?.[2] ?? 0));
+      http = await serveNodeStatus(node, m?.[1] ?? '127.0.0.1', Number(m?.[2] ?? 0), statusToken !== undefined ? { token: statusToken } : {});
       log.info({ url: http.url }, 'status and metrics over HTTP');
     } catch (e) {
       const msg = `cannot serve the status on ${cfg.status.listen}: ${e instanceof Error ? e.message : String(e)}`;

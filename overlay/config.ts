@@ -25,6 +25,7 @@ import { ConfigError, endpointFlag } from '../base/cli.js';
 import { formatEndpoint } from '../base/endpoint.js';
 import { at, jsonChecks, showValue } from '../base/json.js';
 import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
+import { checkSecretFile, isLoopback } from '../base/secret.js';
 import { DEFAULTS as LINK_DEFAULTS, MTU_MAX, MTU_MIN, type TinCanConfig, resolveLinkConfig } from '../link/config.js';
 import { type SignalConfig, resolveSignalConfig } from '../link/signal-config.js';
 // What BoundedFlood adds to a broadcast it carries between nodes (49 bytes): the TAP's MTU leaves room for it.
@@ -121,6 +122,11 @@ export type ControllerConfig =
 export interface StatusConfig {
   /** "IP:PORT" ("[IPv6]:PORT"), port 0 for any; undefined: not served. */
   readonly listen: string | undefined;
+  /**
+   * Absolute path of a file (mode 0600) holding the bearer token that every request must carry; required
+   * when Listen is not loopback (base/secret.ts). Read by the CLI at start, not here.
+   */
+  readonly tokenFile: string | undefined;
 }
 
 export interface NodeConfig {
@@ -155,7 +161,7 @@ const BRIDGE_KEYS = ['Name', 'IP4', 'PrefixLen', 'MTU'] as const;
 const TOPOLOGY_KEYS = ['Role', 'ManualTopology', 'StaticEdges', 'MinSuccessors', 'MaxLongDistEdges', 'MaxIncomingLongDistEdges', 'MaxOnDemandEdges', 'DemandThreshold', 'MinConnectedMs'] as const;
 const FLOOD_KEYS = ['FlowIdleTimeout', 'FlowHardTimeout', 'TrafficAnalysisInterval'] as const;
 const CONTROLLER_KEYS = ['Target', 'FailMode'] as const;
-const STATUS_KEYS = ['Listen'] as const;
+const STATUS_KEYS = ['Listen', 'TokenFile'] as const;
 
 /**
  * EdgeVPN keys a migrated config may still carry, with why tinflow has no such key; refused with this
@@ -186,7 +192,7 @@ const FORMER_KEYS: Readonly<Record<string, string>> = {
   Peers: 'static links are "Topology.StaticEdges" now (kept by the topology along with the links it makes itself)',
 };
 
-const check = jsonChecks<unknown>((path, detail) => new ConfigError(path, detail));
+const check = jsonChecks<unknown>((path, detail) => new ConfigError(path, detail), showValue);
 
 /** map[k] if it is the map's own entry ("constructor" or "__proto__" in a file are keys like any other). */
 function own(map: Readonly<Record<string, string>>, k: string): string | undefined {
@@ -582,9 +588,16 @@ function listenAddress(v: unknown, path: string): string {
   return s;
 }
 
-function resolveStatus(v: unknown, p: string): StatusConfig {
+function resolveStatus(v: unknown, p: string, baseDir: string): StatusConfig {
   const o = object(v ?? {}, p, STATUS_KEYS, 'Status');
-  return Object.freeze({ listen: o.Listen === undefined ? undefined : listenAddress(o.Listen, at(p, 'Listen')) });
+  const listen = o.Listen === undefined ? undefined : listenAddress(o.Listen, at(p, 'Listen'));
+  const tokenFile = o.TokenFile === undefined ? undefined : path(o.TokenFile, at(p, 'TokenFile'), baseDir);
+  // The status shows the overlay's members and addresses, the web view too: beyond loopback, a token.
+  const host = listen?.replace(/:\d+$/, '');
+  if (host !== undefined && tokenFile === undefined && !isLoopback(host)) {
+    throw new ConfigError(at(p, 'Listen'), `${host} is not loopback: the status and web view would be open to other machines; set Status.TokenFile (a file of mode 0600 holding a token) or listen on 127.0.0.1`);
+  }
+  return Object.freeze({ listen, tokenFile });
 }
 
 /**
@@ -636,7 +649,7 @@ export function resolveNodeConfig(input: unknown, opts: ResolveOptions = {}): No
   const topology = section(() => resolveTopology(o.Topology, '$.Topology', id));
   const boundedFlood = section(() => resolveBoundedFlood(o.BoundedFlood, '$.BoundedFlood'));
   const controller = section(() => resolveController(o.Controller, '$.Controller'));
-  const status = section(() => resolveStatus(o.Status, '$.Status'));
+  const status = section(() => resolveStatus(o.Status, '$.Status', baseDir));
   const level = section(() => (o.LogLevel === undefined ? DEFAULTS.logLevel : logLevel(o.LogLevel, '$.LogLevel')));
   const stateDir = section(() => (o.StateDir === undefined ? DEFAULTS.stateDir : path(o.StateDir, '$.StateDir', baseDir)));
   if (
@@ -708,7 +721,7 @@ export function nodeConfigJson(c: NodeConfig, opts: { readonly mask?: boolean } 
     },
     BoundedFlood: { FlowIdleTimeout: c.boundedFlood.flowIdleTimeout, FlowHardTimeout: c.boundedFlood.flowHardTimeout, TrafficAnalysisInterval: c.boundedFlood.trafficAnalysisInterval },
     Controller: c.controller.kind === 'external' ? { Target: c.controller.target, FailMode: c.controller.failMode } : { FailMode: c.controller.failMode },
-    Status: c.status.listen !== undefined ? { Listen: c.status.listen } : {},
+    Status: { ...(c.status.listen !== undefined ? { Listen: c.status.listen } : {}), ...(c.status.tokenFile !== undefined ? { TokenFile: c.status.tokenFile } : {}) },
     LogLevel: c.logLevel,
     StateDir: c.stateDir,
   };
@@ -716,10 +729,17 @@ export function nodeConfigJson(c: NodeConfig, opts: { readonly mask?: boolean } 
 
 /**
  * Reads and resolves a config file; relative paths in it are taken from its folder. A file that cannot
- * be read or is not JSON is a ConfigError naming the file; a bad configuration, a NodeConfigError.
+ * be read or is not JSON is a ConfigError naming the file; a bad configuration, a NodeConfigError. The
+ * file holds passwords (Signal, TURN), so one open to group or others is refused first, as ssh refuses
+ * an open key: the message names the file, its mode and `chmod 600 FILE`.
  */
 export function loadNodeConfig(file: string): NodeConfig {
   let text: string;
+  try {
+    checkSecretFile(file, 'passwords');
+  } catch (e) {
+    throw new ConfigError('', e instanceof Error ? e.message : String(e));
+  }
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {

@@ -60,7 +60,10 @@ export function nodeCtl(path: string, cmd: string, timeoutMs = 5000): Promise<un
     };
     sock.on('error', (e) => done(() => reject(new Error(`${path}: ${e.message}`))));
     sock.on('connect', () => sock.write(`${JSON.stringify({ cmd })}\n`));
-    createInterface({ input: sock }).once('line', (line) => {
+    const lines = createInterface({ input: sock });
+    // readline re-emits the socket's errors (ENOENT for a node that is not running): handled above.
+    lines.on('error', () => undefined);
+    lines.once('line', (line) => {
       done(() => {
         const r = JSON.parse(line) as { ok: boolean; error?: string; [k: string]: unknown };
         if (r.ok) resolve(r[cmd]);

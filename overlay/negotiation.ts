@@ -32,7 +32,7 @@ export class NegotiationError extends Error {
   override readonly name = 'NegotiationError';
 }
 
-const check = jsonChecks<unknown>((path, detail) => new NegotiationError(`${path}: ${detail}`));
+const check = jsonChecks<unknown>((path, detail) => new NegotiationError(`${path}: ${detail}`), showValue);
 
 const EDGE_ID = /^[0-9A-Za-z-]{1,64}$/;
 

@@ -42,11 +42,12 @@ import { isNodeId } from '../base/node-id.js';
 import type { Scheduler } from '../base/redial.js';
 import { Controller } from '../controller/controller.js';
 import { type BoundedFloodCounters, boundedFlood } from '../controller/apps/bounded-flood.js';
-import { Channel, TARGET_KINDS } from '../switch/channel.js';
+import { Channel, type ChannelStats, TARGET_KINDS } from '../switch/channel.js';
 import { Datapath } from '../switch/datapath.js';
 import type { FramePort, PortCounters } from '../switch/port.js';
 import { type NodeCert, ensureNodeCert } from '../link/cert.js';
-import type { LinkInfo, LinkManagerOptions, SignalingLike } from '../link/manager.js';
+import type { LinkInfo, LinkManagerCounters, LinkManagerOptions, SignalingLike } from '../link/manager.js';
+import type { SignalStats } from '../link/signal.js';
 import { TinCanLink, type TinCanStats } from '../link/tincan.js';
 import type { SignalConfig } from '../link/signal-config.js';
 import type { AppBridgeConfig, NodeConfig } from './config.js';
@@ -78,6 +79,8 @@ export interface NodeSignal extends SignalingLike {
   online(): boolean;
   /** Signaling gave up for good after it had started (the login refused on a redial, TLS refused). */
   onFatal(fn: (e: Error) => void): void;
+  /** Its counters (stanzas dropped by reason, rate-limited ones among them), for the status. */
+  stats?(): SignalStats;
 }
 
 /** What the node needs of its link manager (link/manager.ts's LinkManager is one). */
@@ -86,6 +89,8 @@ export interface NodeLinkManager {
   connect(peerId: string): Promise<LinkInfo>;
   disconnect(peerId: string, reason?: string): void;
   links(): LinkInfo[];
+  /** Its counters (requests refused by code, rate-limited and busy among them), for the status. */
+  counters?(): LinkManagerCounters;
   close(): Promise<void>;
   on(event: 'up', fn: (info: LinkInfo, port: FramePort) => void): unknown;
   on(event: 'down', fn: (info: LinkInfo, reason: string) => void): unknown;
@@ -148,6 +153,9 @@ export interface LinkStatus {
   readonly rttMs: number | undefined;
   /** The link's frames and bytes each way, drops and errors (its port's counters). */
   readonly counters: PortCounters | undefined;
+  /** Packets and control messages from the peer that the link refused, by reason (link/rx.ts). */
+  readonly rxRefused?: TinCanStats['rxRefused'] | undefined;
+  readonly controlRefused?: TinCanStats['controlRefused'] | undefined;
   /** The topology's edge for this peer: its type (successor, longDistance, static, onDemand) and direction. */
   readonly edge: { readonly type: string; readonly dir: 'out' | 'in' } | undefined;
 }
@@ -162,14 +170,21 @@ export interface NodeStatus {
   readonly ports: readonly { readonly no: number; readonly name: string; readonly peer: string | undefined }[];
   readonly links: readonly LinkStatus[];
   readonly topology: TopologyStatus;
-  /** The controller: in this process (BoundedFlood) or external; whether the switch is connected to it. */
-  readonly controller: { readonly kind: 'in-tree' | 'external'; readonly target: string; readonly connected: boolean };
+  /**
+   * The controller: in this process (BoundedFlood) or external; whether the switch is connected to it;
+   * for an external one, the channel's queue and what it dropped (switch/channel.ts ChannelStats).
+   */
+  readonly controller: { readonly kind: 'in-tree' | 'external'; readonly target: string; readonly connected: boolean; readonly channel?: ChannelStats };
   /** BoundedFlood's counters (in-tree controller only). */
   readonly flood: BoundedFloodCounters | undefined;
   /** Flow entries in the datapath now. */
   readonly flows: number;
   /** Overlay candidates kept out of signaling (overlay/recursion.ts); undefined without an overlay address. */
   readonly recursionGuard: RecursionGuardStats | undefined;
+  /** Signaling's counters (dropped stanzas by reason, refused requests), when the signaling part has them. */
+  readonly signal?: SignalStats | undefined;
+  /** The link manager's counters (refusals by code each way, outcomes), when it has them. */
+  readonly linkManager?: LinkManagerCounters | undefined;
 }
 
 
@@ -299,6 +314,8 @@ export class OverlayNode {
   /** When each peer was last seen or its link lost: "peer seen → port up". */
   private readonly waitingSince = new Map<string, number>();
   private stopping: Promise<void> | undefined;
+  /** Samples whether signaling is online, to tell the topology when it comes back (wire()). */
+  private onlineWatch: NodeJS.Timeout | undefined;
 
   private constructor(
     opts: NodeOptions,
@@ -465,6 +482,16 @@ export class OverlayNode {
     this.links.on('failed', (info, reason) => this.log.warn({ peer: info.peerId, link: info.linkId, role: info.role, reason }, 'link set-up failed'));
     this.links.start();
     this.topology.start();
+    // Edges that failed while our own signaling was down (an underlay cut, a server restart) failed for
+    // want of signaling, not of the peers: once it is back, the topology forgives them. NodeSignal has no
+    // 'online' event, so the state is sampled once a second.
+    let wasOnline = true;
+    this.onlineWatch = setInterval(() => {
+      const on = this.signal.online();
+      if (on && !wasOnline) this.topology.signalingBack();
+      wasOnline = on;
+    }, 1000);
+    this.onlineWatch.unref();
     this.signal.onPresence((peer, present) => {
       if (peer === this.nodeId) return;
       this.log.info({ peer, present }, present ? 'peer seen' : 'peer left');
@@ -547,14 +574,19 @@ export class OverlayNode {
         return {
           peerId: l.peerId, linkId: l.linkId, role: l.role, state: l.state, portName: l.portName, port: rec?.no, setupMs: l.setupMs, seenToUpMs: rec?.seenToUpMs,
           local: candidate(l.stats?.pair?.local), remote: candidate(l.stats?.pair?.remote), rttMs: l.stats?.srttMs,
-          counters: l.stats?.counters ?? rec?.port.counters(), edge: edge === undefined ? undefined : { type: edge.type, dir: edge.dir },
+          counters: l.stats?.counters ?? rec?.port.counters(), rxRefused: l.stats?.rxRefused, controlRefused: l.stats?.controlRefused, edge: edge === undefined ? undefined : { type: edge.type, dir: edge.dir },
         };
       }),
       topology,
-      controller: { kind: this.cfg.controller.kind, target: this.target, connected: this.channel.connected > 0 },
+      controller: {
+        kind: this.cfg.controller.kind, target: this.target, connected: this.channel.connected > 0,
+        ...(this.channel instanceof Channel && { channel: this.channel.stats() }),
+      },
       flood: this.flood?.counters(),
       flows: this.dp.dumpFlows().length,
       recursionGuard: this.guard?.stats(),
+      signal: this.signal.stats?.(),
+      linkManager: this.links.counters?.(),
     };
   }
 
@@ -580,6 +612,7 @@ export class OverlayNode {
   }
 
   private async shutdown(): Promise<void> {
+    clearInterval(this.onlineWatch);
     this.topology.stop();
     try {
       await this.links.close();

@@ -25,6 +25,7 @@ export function realParts(): NodeParts {
         },
         onFatal: (fn) => void x.on('fatal', fn),
         online: () => x.state === 'online',
+        stats: () => x.stats(),
       };
     },
     linkManager: (opts) => new LinkManager(opts),

@@ -9,12 +9,19 @@
  *   links_up, link_rtt_seconds{peer,local,remote}   (candidate types of the selected pair)
  *   flows, controller_connected
  *   flood_total{counter}                BoundedFlood's counters (in-tree controller only)
+ *   signal_dropped_total{reason}, signal_refused_total{reason}   stanzas dropped (rate-limited, ...), requests refused
+ *   link_requests_refused_total{code}   link requests from peers refused (rate-limited, busy, bad-params, ...)
+ *   link_rx_refused_total{peer,reason}, link_control_refused_total{peer,reason}, link_rx_dropped_total{peer}
  *
  * The web view (issue 14) is served here too, for one node (serveNodeStatus) or many (serveWebView, which
  * the demo uses): GET / is the page, /assets/* its files (overlay/web/, read from the repository at run
  * time: tsc copies nothing there into dist/) and cytoscape's browser build from node_modules, GET /view
  * the nodes' statuses and flow tables as JSON, and the WebSocket /live pushes the same every interval.
  * A node that does not answer is sent as `{nodeId, unreachable}`, never as an error of the whole view.
+ *
+ * Both refuse to start on a non-loopback address without a token (`Status.TokenFile`); with one, every
+ * route but the page and its assets needs `Authorization: Bearer TOKEN` (/live: or `?token=`), else 401
+ * with a JSON error (SECURITY.md).
  *
  * May import: node: modules, npm packages, base/, overlay/.
  */
@@ -27,6 +34,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
 import type { WebSocket } from 'ws';
+import { checkBearer, requireTokenBeyondLoopback } from '../base/secret.js';
 import type { NodeStatus } from './node.js';
 
 export interface StatusSource {
@@ -88,6 +96,24 @@ export function nodeMetrics(src: StatusSource): Registry {
   gauge('flood_total', 'BoundedFlood counters', ['counter'], (g, s) => {
     for (const [counter, n] of numericEntries(s.flood)) g.set({ counter }, n);
   });
+  gauge('signal_dropped_total', 'signaling stanzas dropped, by reason', ['reason'], (g, s) => {
+    for (const [reason, n] of Object.entries(s.signal?.dropped ?? {})) g.set({ reason }, n);
+  });
+  gauge('signal_refused_total', 'requests from peers answered with a failure without a handler, by reason', ['reason'], (g, s) => {
+    for (const [reason, n] of Object.entries(s.signal?.refused ?? {})) g.set({ reason }, n);
+  });
+  gauge('link_requests_refused_total', 'link requests from peers refused, by code', ['code'], (g, s) => {
+    for (const [code, n] of Object.entries(s.linkManager?.refusedIn ?? {})) g.set({ code }, n ?? 0);
+  });
+  gauge('link_rx_refused_total', 'packets from a link peer refused, by reason', ['peer', 'reason'], (g, s) => {
+    for (const l of s.links) for (const [reason, n] of Object.entries(l.rxRefused ?? {})) g.set({ peer: l.peerId, reason }, n ?? 0);
+  });
+  gauge('link_control_refused_total', 'control messages from a link peer ignored, by reason', ['peer', 'reason'], (g, s) => {
+    for (const l of s.links) for (const [reason, n] of Object.entries(l.controlRefused ?? {})) g.set({ peer: l.peerId, reason }, n ?? 0);
+  });
+  gauge('link_rx_dropped_total', 'frames from a link dropped with its receive queue full', ['peer'], (g, s) => {
+    for (const l of s.links) if (l.counters !== undefined) g.set({ peer: l.peerId }, l.counters.rxDropped);
+  });
   // One status per scrape, however many gauges read it.
   const metrics = registry.metrics.bind(registry);
   registry.metrics = async () => {
@@ -101,9 +127,39 @@ export function nodeMetrics(src: StatusSource): Registry {
   return registry;
 }
 
+/** Who may ask: with a token, every data route wants `Authorization: Bearer TOKEN` (base/secret.ts). */
+export interface AuthOptions {
+  /** Required when host is not loopback; the server refuses to start without it there. */
+  readonly token?: string;
+}
+
+/**
+ * The token check on every route but the page and its assets (static files without data: a browser
+ * opening the page cannot send a header, so the page reads the token from its address instead and sends
+ * it). /live also takes `?token=`, since a browser's WebSocket cannot carry the header. A 401 written
+ * during /live's upgrade reaches the client as the upgrade's answer.
+ */
+function guard(app: FastifyInstance, host: string, token: string | undefined, what: string): void {
+  requireTokenBeyondLoopback(what, host, token, 'Status.TokenFile');
+  if (token === undefined) return;
+  app.addHook('onRequest', async (req, reply) => {
+    const q = req.url.indexOf('?');
+    const route = q < 0 ? req.url : req.url.slice(0, q);
+    if (route === '/' || route.startsWith('/assets/')) return undefined;
+    const queryToken = route === '/live' && q >= 0 ? (new URLSearchParams(req.url.slice(q + 1)).get('token') ?? undefined) : undefined;
+    const why = checkBearer(token, { authorization: req.headers.authorization, queryToken });
+    if (why === undefined) return undefined;
+    // A refused WebSocket upgrade owns its socket outside the HTTP server: end it once the 401 is out,
+    // or it stays open (and holds close()) for as long as the client likes.
+    if (req.headers.upgrade !== undefined) reply.raw.once('finish', () => req.raw.socket.destroy());
+    return reply.status(401).header('www-authenticate', 'Bearer').send({ error: why });
+  });
+}
+
 /** Serves /status, /flows and /metrics on host:port (port 0 picks one), and the web view of this node. */
-export async function serveNodeStatus(src: StatusSource, host: string, port: number): Promise<StatusServer> {
+export async function serveNodeStatus(src: StatusSource, host: string, port: number, auth: AuthOptions = {}): Promise<StatusServer> {
   const app: FastifyInstance = Fastify({ logger: false });
+  guard(app, host, auth.token, 'the node status');
   const registry = nodeMetrics(src);
   app.get('/status', async (_req, reply) => reply.type('application/json').send(statusJson(src.status())));
   app.get('/flows', async (_req, reply) => reply.type('application/json').send(JSON.stringify(src.dumpFlows())));
@@ -224,9 +280,10 @@ export async function serveWebView(
   src: { views(): Promise<readonly ViewEntry[]> },
   host: string,
   port: number,
-  opts?: ViewOptions,
+  opts?: ViewOptions & AuthOptions,
 ): Promise<StatusServer> {
   const app: FastifyInstance = Fastify({ logger: false });
+  guard(app, host, opts?.token, 'the web view');
   await addWebView(app, src, opts ?? {});
   const addr = await app.listen({ host, port });
   return { url: addr, close: () => app.close() };

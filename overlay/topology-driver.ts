@@ -148,6 +148,17 @@ export class TopologyDriver {
     this.kick();
   }
 
+  /**
+   * Our own signaling is back after an outage: peers backed off meanwhile failed for want of it, not of
+   * their own, so every failure on record is forgiven and the topology looks again at once.
+   */
+  signalingBack(): void {
+    const forgiven = this.backoff.states(this.now()).map((b) => b.peer);
+    for (const peer of forgiven) this.backoff.succeeded(peer);
+    this.opts.log.info({ forgiven }, 'topology: signaling back; peer backoffs forgiven');
+    this.kick();
+  }
+
   /** Signaling says the peer left. Its link, if any, stays: the link's own liveness decides. */
   peerGone(peer: string): void {
     if (!this.present.delete(peer)) return;
@@ -334,6 +345,12 @@ export class TopologyDriver {
       this.opts.log.warn({ peer: from, err: err.message }, 'topology: bad edge request refused');
       return badRequestReply(err);
     }
+    // The peer asks again for an edge we accepted but whose link it never opened: it gave that request up
+    // (our reply came after its timeout: a cut underlay hands a stalled stream's backlog over late). The
+    // new request replaces the stale edge; refused as a duplicate (E1), both sides would back off until
+    // pendingInMs dropped it, and a late backlog can renew it again and again.
+    const stale = this.edges.get(from);
+    if (stale !== undefined && stale.dir === 'in' && stale.state === 'connecting') this.drop(stale, 'the peer asked for the edge again');
     let reply;
     try {
       reply = answerRequest(this.view(), this.opts.topology, { from, type: req.type });

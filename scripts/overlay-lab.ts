@@ -113,7 +113,7 @@ export function startLabNode(nat: NatLab, lab: LabNode, name: string, cfg: Recor
   const dir = opts.dir ?? nat.lab.tempDir(`node-${name}`);
   const env = opts.env ?? {};
   const file = join(dir, 'node.json');
-  writeFileSync(file, JSON.stringify(cfg, null, 2));
+  writeFileSync(file, JSON.stringify(cfg, null, 2), { mode: 0o600 });
   const proc = nat.lab.spawnIn(lab.ns, process.execPath, [TINFLOW, 'node', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const logs: LogLine[] = [];
   const stderr: string[] = [];

@@ -16,6 +16,19 @@
  * reason, barrier (requests are handled in order and synchronously, so everything earlier is done when
  * the reply goes out), and error replies carrying the offending request. Every other request goes to
  * the datapath's handler.
+ *
+ * Bounds (every queue says what happens when it is full). What waits for a controller is the socket's
+ * write queue (`writableLength`, bytes the kernel has not taken). Past `queueLimit` bytes (default 1 MiB):
+ * - packet-ins for that controller are dropped and counted (OVS's rconn packet-in limit does the same);
+ *   port-status and flow-removed are dropped only past 16 times the limit (a delete of many flows may
+ *   rightly make a burst of flow-removed), counted too; other controllers are not affected;
+ * - its requests are not read any more (the rest of the chunk waits, the socket is paused) until the
+ *   queue drains, so a controller that sends requests and never reads the replies or errors is held
+ *   back by TCP instead of growing the switch's memory (OVS stops receiving from such a connection too);
+ * - a controller whose queue has not moved (nothing taken by the kernel) for twice the probe interval, or
+ *   that stays silent that long while something is queued for it, is stuck: the switch drops that
+ *   connection (counted) and, for an active target, redials it later.
+ * The counts are in `counters` and `stats()`, which `tinflow switchctl status` prints.
  */
 import { EventEmitter } from 'node:events';
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
@@ -73,7 +86,46 @@ export interface ChannelOptions {
   readonly maxBackoff?: number;
   /** A random number in [0, 1) for the backoff's jitter (default Math.random; tests may fix it). */
   readonly random?: () => number;
+  /** Bytes waiting for one controller beyond which its packet-ins are dropped and its input paused. Default 1 MiB. */
+  readonly queueLimit?: number;
 }
+
+/** What the channel counts of its bounds (see the file's opening comment), summed over connections. */
+export interface ChannelCounters {
+  /** Packet-ins not sent to a controller whose queue was full. */
+  packetInDropped: number;
+  /** Port-status messages not sent to a controller whose queue was far past full. */
+  portStatusDropped: number;
+  /** Flow-removed messages not sent to a controller whose queue was far past full. */
+  flowRemovedDropped: number;
+  /** Times a controller's input was paused because its replies were not being read. */
+  readPauses: number;
+  /** Controllers dropped as stuck: their queue did not move, or they were silent with something queued, for twice the probe interval. */
+  stuckDropped: number;
+}
+
+/** One connection's view in `Channel.stats()`. */
+export interface ConnectionStats {
+  readonly id: string;
+  readonly role: number;
+  /** Bytes written but not yet taken by the kernel. */
+  readonly queuedBytes: number;
+  /** Whether its input is paused until its queue drains. */
+  readonly readPaused: boolean;
+  readonly packetInDropped: number;
+  readonly asyncDropped: number;
+}
+
+export interface ChannelStats extends ChannelCounters {
+  readonly connected: number;
+  readonly queueLimit: number;
+  readonly connections: readonly ConnectionStats[];
+}
+
+/** Default bytes queued for one controller before its packet-ins are dropped and its input paused. */
+export const DEFAULT_QUEUE_LIMIT = 1 << 20;
+/** Port-status and flow-removed are dropped only past this many times the queue limit. */
+const ASYNC_HEADROOM = 16;
 
 /** Messages a slave may not send (OF1.3 §6.3.5). */
 const SLAVE_FORBIDDEN: ReadonlySet<string> = new Set([
@@ -92,6 +144,16 @@ const DEFAULT_ASYNC = {
 
 const HELLO: OFPMessage = { type: 'OFPHello', xid: 0, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] };
 
+/**
+ * Message types a switch does not take from a controller: the switch-to-controller ones (and OFPT_ERROR).
+ * They are refused with BAD_TYPE from the header alone, whatever their body, as OVS does: the switch
+ * does not handle the type, so whether its body would parse does not matter.
+ */
+const NOT_FOR_SWITCH: ReadonlySet<number> = new Set([
+  OFPT.ERROR, OFPT.FEATURES_REPLY, OFPT.GET_CONFIG_REPLY, OFPT.PACKET_IN, OFPT.FLOW_REMOVED, OFPT.PORT_STATUS,
+  OFPT.MULTIPART_REPLY, OFPT.BARRIER_REPLY, OFPT.QUEUE_GET_CONFIG_REPLY, OFPT.ROLE_REPLY, OFPT.GET_ASYNC_REPLY,
+]);
+
 class Connection implements ControllerConnection {
   role: number = OFPCR_ROLE.EQUAL;
   helloDone = false;
@@ -104,6 +166,15 @@ class Connection implements ControllerConnection {
   closed = false;
   /** Whether the session reached the main state: hello done and a features request answered. */
   main = false;
+  /** Frames read but not yet handled while the input is paused (see handleFrames). */
+  private backlog: Buffer[] = [];
+  /** Bytes the kernel had taken at the last probe tick, and since when nothing more was taken. */
+  private lastFlushed = 0;
+  private stuckSince: number | undefined;
+  /** Drops of asynchronous messages for this controller, and whether a drop episode is going on (for the log). */
+  packetInDropped = 0;
+  asyncDropped = 0;
+  private dropping = false;
 
   constructor(
     readonly id: string,
@@ -116,6 +187,7 @@ class Connection implements ControllerConnection {
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.on('error', (err) => this.channel.log.warn({ conn: id, err: err.message }, 'controller connection error'));
     sock.on('close', () => this.onClose());
+    sock.on('drain', () => this.onDrain());
     this.send(HELLO);
     const probe = this.channel.probeMs;
     this.timer = setInterval(() => this.probe(), Math.max(200, probe / 2));
@@ -128,7 +200,24 @@ class Connection implements ControllerConnection {
   }
 
   private probe(): void {
-    const idle = Date.now() - this.lastRx;
+    const now = Date.now();
+    // Stuck: bytes are queued and the kernel took none of them for twice the probe interval.
+    const queued = this.sock.writableLength;
+    const flushed = this.sock.bytesWritten - queued;
+    if (queued > 0 && flushed === this.lastFlushed) this.stuckSince ??= now;
+    else this.stuckSince = undefined;
+    this.lastFlushed = flushed;
+    const idle = now - this.lastRx;
+    // A silent controller that has not taken what is queued for it (our echo request, at least) is
+    // counted as stuck too, whichever rule fires first.
+    if ((this.stuckSince !== undefined && now - this.stuckSince > 2 * this.channel.probeMs) || (queued > 0 && idle > 2 * this.channel.probeMs)) {
+      this.channel.log.warn({ conn: this.id, queuedBytes: queued, stuckMs: now - (this.stuckSince ?? this.lastRx) }, 'controller is not reading: disconnecting');
+      this.channel.counters.stuckDropped++;
+      this.close();
+      return;
+    }
+    // While its input waits for its queue to drain, its silence is ours: the rule above decides.
+    if (this.backlog.length > 0) return;
     if (idle > 2 * this.channel.probeMs) {
       this.channel.log.warn({ conn: this.id, idleMs: idle }, 'no reply to echo request: disconnecting');
       this.close();
@@ -136,6 +225,59 @@ class Connection implements ControllerConnection {
       this.probeSent = true;
       this.send({ type: 'OFPEchoRequest', xid: this.nextXid(), data: Buffer.alloc(0) });
     }
+  }
+
+  /** Whether an asynchronous message of this kind would be dropped now (this controller's queue is full). */
+  full(kind: AsyncKind): boolean {
+    const limit = kind === 'packet_in' ? this.channel.queueLimit : this.channel.queueLimit * ASYNC_HEADROOM;
+    return this.sock.writableLength >= limit;
+  }
+
+  /** Counts an asynchronous message not sent because the queue was full (full() said so). */
+  dropped(kind: AsyncKind): void {
+    const c = this.channel.counters;
+    if (kind === 'packet_in') {
+      this.packetInDropped++;
+      c.packetInDropped++;
+    } else {
+      this.asyncDropped++;
+      if (kind === 'port_status') c.portStatusDropped++;
+      else c.flowRemovedDropped++;
+    }
+    if (!this.dropping) {
+      this.dropping = true;
+      this.channel.log.warn({ conn: this.id, queuedBytes: this.sock.writableLength, limit: this.channel.queueLimit }, 'controller is not keeping up: dropping asynchronous messages until its queue drains');
+    }
+  }
+
+  /** Sends an asynchronous message unless this controller's queue is full (then counts the drop). */
+  sendAsync(msg: OFPMessage, kind: AsyncKind): boolean {
+    if (this.full(kind)) {
+      this.dropped(kind);
+      return false;
+    }
+    this.send(msg);
+    return true;
+  }
+
+  get queuedBytes(): number {
+    return this.sock.writableLength;
+  }
+
+  get readPaused(): boolean {
+    return this.backlog.length > 0;
+  }
+
+  private onDrain(): void {
+    if (this.dropping) {
+      this.dropping = false;
+      this.channel.log.info({ conn: this.id, packetInDropped: this.packetInDropped, asyncDropped: this.asyncDropped }, 'controller caught up');
+    }
+    if (this.backlog.length === 0 || this.closed) return;
+    const frames = this.backlog;
+    this.backlog = [];
+    this.handleFrames(frames, 0);
+    if (this.backlog.length === 0 && !this.closed) this.sock.resume();
   }
 
   send(msg: OFPMessage): void {
@@ -161,9 +303,29 @@ class Connection implements ControllerConnection {
       this.close();
       return;
     }
-    for (const f of frames) {
+    if (this.backlog.length > 0) {
+      // paused, yet a chunk that was already read arrived: it waits behind the others
+      for (const f of frames) this.backlog.push(f);
+      return;
+    }
+    this.handleFrames(frames, 0);
+  }
+
+  /**
+   * Handles frames in order until the queue to this controller passes the limit; the rest wait (and the
+   * socket is paused) until it drains. Checked before each message: one request may produce a large
+   * reply (a flow-stats dump), but no second one is read while that is queued.
+   */
+  private handleFrames(frames: readonly Buffer[], from: number): void {
+    for (let i = from; i < frames.length; i++) {
       if (this.closed) return;
-      this.onMessage(f);
+      if (this.sock.writableLength >= this.channel.queueLimit) {
+        this.backlog = frames.slice(i);
+        this.channel.counters.readPauses++;
+        this.sock.pause();
+        return;
+      }
+      this.onMessage(frames[i] as Buffer);
     }
   }
 
@@ -195,6 +357,10 @@ class Connection implements ControllerConnection {
     }
     if (version !== 0x04) {
       this.sendError(OFPET.BAD_REQUEST, OFPBRC.BAD_VERSION, bytes, xid);
+      return;
+    }
+    if (NOT_FOR_SWITCH.has(type) || type > OFPT.METER_MOD) {
+      this.sendError(OFPET.BAD_REQUEST, OFPBRC.BAD_TYPE, bytes, xid);
       return;
     }
     let msg: OFPMessage;
@@ -293,6 +459,10 @@ export class Channel extends EventEmitter {
   readonly handler: ChannelHandler;
   readonly log: Logger;
   readonly probeMs: number;
+  /** Bytes queued for one controller beyond which its packet-ins are dropped and its input paused. */
+  readonly queueLimit: number;
+  /** What the bounds dropped or paused (see the file's opening comment). */
+  readonly counters: ChannelCounters = { packetInDropped: 0, portStatusDropped: 0, flowRemovedDropped: 0, readPauses: 0, stuckDropped: 0 };
   private readonly conns = new Set<Connection>();
   private readonly servers: Server[] = [];
   /** One per active target: the backoff rule is base/redial.ts's. */
@@ -308,6 +478,8 @@ export class Channel extends EventEmitter {
     this.handler = opts.handler;
     this.log = opts.log;
     this.probeMs = (opts.probeInterval ?? 5) * 1000;
+    // at least the socket's high-water mark, so a queue past the limit always ends in a 'drain'
+    this.queueLimit = Math.max(64 * 1024, opts.queueLimit ?? DEFAULT_QUEUE_LIMIT);
     for (const t of opts.targets) {
       if (t.kind !== 'tcp' && t.kind !== 'ssl') continue;
       this.redialers.set(
@@ -436,22 +608,41 @@ export class Channel extends EventEmitter {
     return { type: 'OFPRoleReply', xid, role: conn.role, generation_id: this.generation ?? 0n };
   }
 
-  /** Whether any connection's role and async config want an asynchronous message of this kind and reason. */
+  /**
+   * Whether any connection's role and async config want an asynchronous message of this kind and reason
+   * and its queue has room. When every one that wants it is full, the message is counted as dropped for
+   * each of them here (the datapath then does not build it, nor take a packet buffer for it).
+   */
   wants(kind: AsyncKind, reason: number): boolean {
-    for (const c of this.conns) if (c.wants(kind, reason)) return true;
+    let full: Connection[] | undefined;
+    for (const c of this.conns) {
+      if (!c.wants(kind, reason)) continue;
+      if (!c.full(kind)) return true;
+      (full ??= []).push(c);
+    }
+    if (full) for (const c of full) c.dropped(kind);
     return false;
   }
 
-  /** Sends an asynchronous message to every connection whose role and async config want it. */
+  /** Sends an asynchronous message to every connection whose role and async config want it and whose queue has room. */
   sendAsync(msg: OFPMessage, kind: AsyncKind, reason: number): number {
     let n = 0;
     for (const c of this.conns) {
-      if (c.wants(kind, reason)) {
-        c.send(msg);
-        n++;
-      }
+      if (c.wants(kind, reason) && c.sendAsync(msg, kind)) n++;
     }
     return n;
+  }
+
+  /** The bounds' counters and each connection's queue, for status (switchctl) and tests. */
+  stats(): ChannelStats {
+    return {
+      ...this.counters,
+      connected: this.connected,
+      queueLimit: this.queueLimit,
+      connections: [...this.conns].map((c) => ({
+        id: c.id, role: c.role, queuedBytes: c.queuedBytes, readPaused: c.readPaused, packetInDropped: c.packetInDropped, asyncDropped: c.asyncDropped,
+      })),
+    };
   }
 
   async stop(): Promise<void> {

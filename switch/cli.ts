@@ -57,7 +57,10 @@ export async function switchMain(argv: readonly string[]): Promise<number> {
     dp.stop();
     return 2;
   }
-  const ctl = cfg.ctl ? serveCtl(cfg.ctl, dp, channel) : undefined;
+  // add-port / add-tap at run time open devices as the flags do (an interface deleted under the switch
+  // can be added back once it exists again).
+  const open = (kind: 'interface' | 'tap', ifname: string) => (kind === 'tap' ? openTap(ifname, { offload: cfg.offload }) : openInterface(ifname, { offload: cfg.offload, gro: cfg.gro }));
+  const ctl = cfg.ctl ? serveCtl(cfg.ctl, dp, channel, open) : undefined;
   log.info({ dpid: `0x${cfg.dpid.toString(16)}`, ports: dp.portNumbers(), failMode: cfg.failMode }, 'switch running');
   return onShutdown(
     async () => {

@@ -1,35 +1,56 @@
 /**
  * The switch's control socket (`--ctl SOCKET`) and its client, `tinflow switchctl`: a unix socket
  * speaking one JSON request per line ({"cmd": "dump-flows"}) and one JSON reply per line
- * ({"ok": true, "lines": [...]} or {"ok": false, "error": "..."}).
+ * ({"ok": true, "lines": [...]} or {"ok": false, "error": "..."}). The socket file is made mode 0600:
+ * it adds and removes ports and shows the flow table.
  *
  * status: the datapath id, fail mode, port count and how many controllers finished the hello exchange
- * (`controllers-connected N`), one `key value` per line; what Mininet's `connected()` polls.
+ * (`controllers-connected N`), one `key value` per line; what Mininet's `connected()` polls. Then the
+ * channel's bounds: queue limit and bytes queued, packet-ins / port-status / flow-removed dropped for
+ * controllers that did not keep up, input pauses, and controllers dropped as stuck (channel.ts).
+ *
+ * process: the process's health, one `key value` per line: resident memory, heap, uptime, and the event
+ * loop's delay (p50, p99, max in ms) since the previous `process` request (perf_hooks'
+ * monitorEventLoopDelay at 10 ms resolution, less those 10 ms: an idle loop reads 0); what the soak run
+ * (bench/soak.ts) samples.
+ *
+ * add-port IFNAME [N], add-tap NAME [N], del-port N: ports while the switch runs (when the switch gave
+ * serveCtl a way to open them), as `ovs-vsctl add-port` does: an interface deleted under the switch
+ * leaves it (port-status DELETE), and one made again with the same name is added back this way.
  *
  * trace IN_PORT FRAME: FRAME is hex bytes, or fields in OXM names separated by commas
  * (eth_src=..,eth_dst=..,vlan_vid=..,eth_type=0x800,ipv4_src=..,ipv4_dst=..,ip_proto=6,tcp_src=..,
  * tcp_dst=..; udp_*, icmpv4_type/code, arp_op/spa/tpa likewise); unnamed fields take plain defaults.
  */
 import { createConnection, createServer, type Server } from 'node:net';
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { ADDR_BYTES, parseAddrInto } from '../base/addr.js';
+import type { ChannelStats } from './channel.js';
 import type { Datapath } from './datapath.js';
+import type { FramePort } from './port.js';
 import { ETH_TYPE, IPPROTO } from './key-extract.js';
 
 /** What `status` reports of the OpenFlow channel (the Channel implements it). */
 export interface ChannelStatus {
   readonly connected: number;
+  /** The channel's bounds: what they dropped or paused (channel.ts). */
+  stats?(): ChannelStats;
 }
 
-export function serveCtl(path: string, dp: Datapath, channel?: ChannelStatus): Server {
+/** Opens a port by kind and device name for add-port / add-tap (the switch's cli.ts passes portio's). */
+export type PortOpener = (kind: 'interface' | 'tap', ifname: string) => FramePort;
+
+export function serveCtl(path: string, dp: Datapath, channel?: ChannelStatus, open?: PortOpener): Server {
   if (existsSync(path)) unlinkSync(path);
+  loopDelay.enable();
   const server = createServer((sock) => {
     createInterface({ input: sock }).on('line', (line) => {
       let reply: object;
       try {
         const req = JSON.parse(line) as { cmd?: unknown; args?: unknown };
-        reply = { ok: true, lines: run(dp, channel, String(req.cmd), Array.isArray(req.args) ? req.args.map(String) : []) };
+        reply = { ok: true, lines: run(dp, channel, String(req.cmd), Array.isArray(req.args) ? req.args.map(String) : [], open) };
       } catch (e) {
         reply = { ok: false, error: (e as Error).message };
       }
@@ -37,19 +58,76 @@ export function serveCtl(path: string, dp: Datapath, channel?: ChannelStatus): S
     });
     sock.on('error', () => {});
   });
-  server.listen(path);
+  server.on('close', () => loopDelay.disable());
+  server.listen(path, () => chmodSync(path, 0o600));
   return server;
 }
 
-function run(dp: Datapath, channel: ChannelStatus | undefined, cmd: string, args: string[]): string[] {
+/** The event loop's delay for `process`: on while a control socket is served, restarted after each reading. */
+const LOOP_DELAY_RESOLUTION_MS = 10;
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+
+function processLines(): string[] {
+  const mem = process.memoryUsage();
+  // The histogram holds the time between its 10 ms timer's ticks; the delay is what lies beyond 10 ms.
+  const ms = (ns: number): string => (loopDelay.count > 0 && Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS).toFixed(2) : '0.00');
+  const lines = [
+    `rss-bytes ${mem.rss}`,
+    `heap-used-bytes ${mem.heapUsed}`,
+    `uptime-s ${process.uptime().toFixed(0)}`,
+    `event-loop-delay-p50-ms ${ms(loopDelay.percentile(50))}`,
+    `event-loop-delay-p99-ms ${ms(loopDelay.percentile(99))}`,
+    `event-loop-delay-max-ms ${ms(loopDelay.max)}`,
+  ];
+  loopDelay.reset();
+  return lines;
+}
+
+/** An optional OpenFlow port number argument of add-port / add-tap / del-port. */
+function portNumberArg(cmd: string, s: string | undefined, required: boolean): number | undefined {
+  if (s === undefined && !required) return undefined;
+  const n = Number(s);
+  if (s === undefined || !Number.isInteger(n) || n < 1 || n > 0xffffff00) throw new Error(`${cmd}: N must be a port number 1..${0xffffff00}, got ${JSON.stringify(s ?? '')}`);
+  return n;
+}
+
+function addPort(dp: Datapath, open: PortOpener | undefined, cmd: string, kind: 'interface' | 'tap', args: string[]): string[] {
+  if (open === undefined) throw new Error(`${cmd}: this switch does not open ports at run time`);
+  const [ifname, no] = args;
+  if (!ifname) throw new Error(`${cmd}: the ${kind === 'tap' ? 'TAP' : 'interface'} name is needed`);
+  const n = portNumberArg(cmd, no, false);
+  if (n !== undefined && dp.portNumbers().includes(n)) throw new Error(`${cmd}: port ${n} is taken`);
+  const port = open(kind, ifname);
+  try {
+    return [`port ${dp.addPort(port, n)} ${ifname}`];
+  } catch (e) {
+    port.close(); // the name or number was refused: do not leave the device open
+    throw e;
+  }
+}
+
+function run(dp: Datapath, channel: ChannelStatus | undefined, cmd: string, args: string[], open?: PortOpener): string[] {
   switch (cmd) {
+    case 'add-port':
+      return addPort(dp, open, cmd, 'interface', args);
+    case 'add-tap':
+      return addPort(dp, open, cmd, 'tap', args);
+    case 'del-port': {
+      const n = portNumberArg(cmd, args[0], true) as number;
+      if (!dp.portNumbers().includes(n)) throw new Error(`del-port: no port ${n}`);
+      dp.removePort(n);
+      return [`port ${n} removed`];
+    }
     case 'status':
       return [
         `dpid 0x${dp.opts.dpid.toString(16)}`,
         `fail-mode ${dp.opts.failMode}`,
         `ports ${dp.portNumbers().length}`,
         `controllers-connected ${channel?.connected ?? 0}`,
+        ...boundLines(channel?.stats?.()),
       ];
+    case 'process':
+      return processLines();
     case 'dump-flows':
       return dp.dumpFlows();
     case 'dump-ports':
@@ -63,8 +141,22 @@ function run(dp: Datapath, channel: ChannelStatus | undefined, cmd: string, args
       return [...t.steps, ...(t.outputs.length ? t.outputs.map((o) => `result: ${o}`) : ['result: dropped'])];
     }
     default:
-      throw new Error(`unknown command ${JSON.stringify(cmd)} (status, dump-flows, dump-ports, trace)`);
+      throw new Error(`unknown command ${JSON.stringify(cmd)} (status, process, dump-flows, dump-ports, trace, add-port, add-tap, del-port)`);
   }
+}
+
+/** The channel's bound counters for status: what a controller that does not keep up lost. */
+function boundLines(s: ChannelStats | undefined): string[] {
+  if (!s) return [];
+  return [
+    `controller-queue-limit ${s.queueLimit}`,
+    `controller-queued-bytes ${s.connections.reduce((n, c) => n + c.queuedBytes, 0)}`,
+    `packet-ins-dropped ${s.packetInDropped}`,
+    `port-status-dropped ${s.portStatusDropped}`,
+    `flow-removed-dropped ${s.flowRemovedDropped}`,
+    `controller-read-pauses ${s.readPauses}`,
+    `controllers-dropped-stuck ${s.stuckDropped}`,
+  ];
 }
 
 const addr = (kind: 'mac' | 'ipv4', s: string, what: string): Buffer => {
@@ -155,7 +247,7 @@ export async function switchctlMain(argv: readonly string[]): Promise<number> {
   const rest = argv.filter((_, j) => j !== i && j !== i + 1);
   const [cmd, ...args] = rest;
   if (!path || !cmd) {
-    process.stderr.write('usage: tinflow switchctl --ctl SOCKET status|dump-flows|dump-ports|trace IN_PORT FRAME\n');
+    process.stderr.write('usage: tinflow switchctl --ctl SOCKET status|process|dump-flows|dump-ports|trace IN_PORT FRAME|add-port IFNAME [N]|add-tap NAME [N]|del-port N\n');
     return 2;
   }
   return new Promise((resolve) => {

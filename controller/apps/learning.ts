@@ -5,10 +5,13 @@
  * (OFPCML_NO_BUFFER). On a packet-in it learns source MAC → in-port per datapath; if the destination is
  * known it installs a flow (in_port, eth_dst, eth_src → output, with an idle timeout) and forwards the
  * packet, otherwise it floods it. Beyond Ryu's app: when a port goes down or away it forgets what it
- * learnt there and deletes its flows to and from that port, and it forgets a switch that leaves.
+ * learnt there and deletes its flows to and from that port, and it forgets a switch that leaves, and it
+ * keeps at most `maxMacs` MACs per switch (the least recently seen go first): a switch that sends frames
+ * from ever-new source MACs (a hostile one, or a MAC flood behind it) cannot grow the controller without
+ * bound (found by fuzz/of-controller.ts).
  */
 import { OFPP, OFPPS, OFP_NO_BUFFER, type OFPMessage, deleteFlows, flowMod, output, packetOut } from '../../openflow/index.js';
-import type { App } from '../app.js';
+import type { App, AppContext } from '../app.js';
 
 const ETH_TYPE_LLDP = 0x88cc;
 
@@ -19,6 +22,8 @@ export interface LearningOptions {
   readonly priority?: number;
   /** Table the flows go to. Default 0. */
   readonly tableId?: number;
+  /** MACs remembered per switch; beyond it the least recently seen is forgotten. Default 8192. */
+  readonly maxMacs?: number;
 }
 
 /** The table-miss flow: everything unmatched goes to the controller, unbuffered. */
@@ -26,13 +31,16 @@ export function tableMissFlow(tableId = 0): OFPMessage {
   return flowMod({ table_id: tableId, priority: 0, actions: [output(OFPP.CONTROLLER)] });
 }
 
-export function learning(opts: LearningOptions = {}): () => App {
+export function learning(opts: LearningOptions = {}): (ctx: AppContext) => App {
   const idle = opts.idleTimeout ?? 30;
   const priority = opts.priority ?? 1;
   const tableId = opts.tableId ?? 0;
-  return () => {
+  const maxMacs = opts.maxMacs ?? 8192;
+  return (ctx) => {
     /** dpid → (MAC as a 48-bit number → port). */
     const tables = new Map<bigint, Map<number, number>>();
+    /** Switches whose table has been full (warned once each). */
+    const full = new Set<bigint>();
     const tableOf = (dpid: bigint): Map<number, number> => {
       let t = tables.get(dpid);
       if (!t) tables.set(dpid, (t = new Map()));
@@ -55,6 +63,7 @@ export function learning(opts: LearningOptions = {}): () => App {
         },
         switchLeave: ({ dp }) => {
           tables.delete(dp.id);
+          full.delete(dp.id);
         },
         portDelete: ({ dp, port }) => forgetPort(dp.id, port.port_no),
         portModify: ({ dp, port }) => ((port.state & OFPPS.LINK_DOWN) !== 0 ? forgetPort(dp.id, port.port_no) : undefined),
@@ -62,7 +71,17 @@ export function learning(opts: LearningOptions = {}): () => App {
           const frame = msg.data;
           if (frame.length < 14 || frame.readUInt16BE(12) === ETH_TYPE_LLDP) return;
           const table = tableOf(dp.id);
-          table.set(frame.readUIntBE(6, 6), inPort);
+          const src = frame.readUIntBE(6, 6);
+          // Deleted first so that a MAC seen again moves to the end of the Map's order (most recent).
+          table.delete(src);
+          table.set(src, inPort);
+          if (table.size > maxMacs) {
+            table.delete(table.keys().next().value as number);
+            if (!full.has(dp.id)) {
+              full.add(dp.id);
+              ctx.log.warn({ dpid: dp.id.toString(16), maxMacs }, 'MAC table full: forgetting the least recently seen MACs');
+            }
+          }
           const known = table.get(frame.readUIntBE(0, 6));
           const actions = [output(known ?? OFPP.FLOOD)];
           if (known === undefined) return [packetOut({ packetIn: msg, actions })];

@@ -95,6 +95,23 @@ function typeName(/** @type {string} */ t) {
 /** @type {import('./graph.js').Graph} */
 let graph = { overlay: undefined, nodes: [], links: [] };
 /**
+ * The server's bearer token, when it asks for one (a status served beyond loopback): given once in the
+ * address (#token=T, or #token=T&node=<id>), then kept for this tab only and taken out of the address
+ * bar, so that a copied link or a screenshot does not carry it. /view gets it as an Authorization header;
+ * the WebSocket /live, which a browser cannot give headers, as ?token=.
+ * @type {string | undefined}
+ */
+const token = (() => {
+  const parts = location.hash.slice(1).split('&').filter((x) => x !== '');
+  const given = parts.find((x) => x.startsWith('token='));
+  if (given === undefined) return window.sessionStorage.getItem('tinflow-token') ?? undefined;
+  const t = decodeURIComponent(given.slice('token='.length));
+  window.sessionStorage.setItem('tinflow-token', t);
+  const rest = parts.filter((x) => x !== given).join('&');
+  history.replaceState(null, '', rest === '' ? location.pathname + location.search : `#${rest}`);
+  return t;
+})();
+/**
  * The selection, kept in the address (#node=<id>, #link=<a>-<b>) so that a view can be linked to.
  * @type {{kind: 'node' | 'link', id: string} | undefined}
  */
@@ -385,9 +402,14 @@ function connection(/** @type {string} */ text, /** @type {string} */ cls) {
   c.className = `connection ${cls}`;
 }
 
+/** Whether the server turned the page's token (or its lack of one) away: said, not "retrying". */
+let refused = false;
+const NEEDS_TOKEN = 'this server needs a token: open the page as …/#token=TOKEN';
+
 function connect() {
   const url = new URL('live', location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (token !== undefined) url.searchParams.set('token', token);
   const ws = new WebSocket(url);
   ws.onopen = () => connection('live', 'live');
   ws.onmessage = (ev) => {
@@ -398,13 +420,17 @@ function connect() {
     }
   };
   ws.onclose = () => {
-    connection('disconnected: retrying', 'lost');
+    connection(refused ? NEEDS_TOKEN : 'disconnected: retrying', 'lost');
     setTimeout(connect, 2000);
   };
 }
 
-fetch(new URL('view', location.href))
-  .then((r) => (r.ok ? r.json() : undefined))
+fetch(new URL('view', location.href), token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
+  .then((r) => {
+    refused = r.status === 401;
+    if (refused) connection(NEEDS_TOKEN, 'lost');
+    return r.ok ? r.json() : undefined;
+  })
   .then((v) => {
     if (v !== undefined) update(v);
   })

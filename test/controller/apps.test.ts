@@ -131,6 +131,17 @@ describe('the learning app on the real switch in memory', () => {
     expect(send(h, 1, 3)).toEqual({ 4: [frame(1, 3)] });
   });
 
+  it('keeps at most maxMacs MACs per switch: the least recently seen is forgotten (flooded for again)', async () => {
+    const { h } = await rig(learning({ idleTimeout: IDLE, maxMacs: 2 }));
+    // h1 and h3 are learnt; both frames go to h2, unknown, so no flow is installed.
+    expect(send(h, 1, 2)).toEqual({ 2: [frame(1, 2)], 3: [frame(1, 2)] });
+    expect(send(h, 3, 2)).toEqual({ 1: [frame(3, 2)], 2: [frame(3, 2)] });
+    // h2 is the third MAC: h1, seen least recently, is forgotten; h3 is still known.
+    expect(send(h, 2, 3)).toEqual({ 3: [frame(2, 3)] });
+    expect(send(h, 3, 1)).toEqual({ 1: [frame(3, 1)], 2: [frame(3, 1)] });
+    expect(h.controller.counters.appErrors).toBe(0);
+  });
+
   it('learns per datapath: a second switch starts from nothing', async () => {
     const { h } = await rig(learning({ idleTimeout: IDLE }));
     for (const [i, j] of PAIRS) send(h, i, j);

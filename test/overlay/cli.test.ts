@@ -40,6 +40,7 @@ describe('tinflow node --check-config', () => {
         AppBridge: { IP4: '10.10.10.1' },
         StateDir: 'state',
       }),
+      { mode: 0o600 },
     );
     const r = run('--config', file, '--check-config');
     expect(r.stderr).toBe('');
@@ -54,14 +55,14 @@ describe('tinflow node --check-config', () => {
 
   it('lists every section\'s mistake with the file and key path, and exits 2', () => {
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ Overlay: 'lab', Signal: { Username: 'a@natlab.test', Password: 'p', Port: 70000 }, LinkManager: { Mtu: 10 }, Peerz: [] }));
+    writeFileSync(file, JSON.stringify({ Overlay: 'lab', Signal: { Username: 'a@natlab.test', Password: 'p', Port: 70000 }, LinkManager: { Mtu: 10 }, Peerz: [] }), { mode: 0o600 });
     const r = run('--config', file, '--check-config');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toEqual([
       `tinflow node: ${file}: $.Peerz: unknown key in the node configuration; expected NodeId, Overlay, Signal, LinkManager, AppBridge, Topology, BoundedFlood, Controller, Status, LogLevel, StateDir`,
     ]);
-    writeFileSync(file, JSON.stringify({ Overlay: 'lab', Signal: { Username: 'a@natlab.test', Password: 'p', Port: 70000 }, LinkManager: { Mtu: 10 } }));
+    writeFileSync(file, JSON.stringify({ Overlay: 'lab', Signal: { Username: 'a@natlab.test', Password: 'p', Port: 70000 }, LinkManager: { Mtu: 10 } }), { mode: 0o600 });
     const r2 = run('--config', file);
     expect(r2.code).toBe(2);
     expect(r2.stderr.trim().split('\n')).toEqual([

@@ -190,6 +190,10 @@ describe('node configuration', () => {
     ['an external controller by name', edit(minimal(), ['Controller'], { Target: 'tcp:ctl.example.org:6653', FailMode: 'secure' })],
     ['the in-tree controller named', edit(minimal(), ['Controller'], { FailMode: 'secure' })],
     ['the status on IPv6, any port', edit(minimal(), ['Status', 'Listen'], '[::1]:0')],
+    ['the status beyond loopback with a token file', edit(minimal(), ['Status'], { Listen: '0.0.0.0:9100', TokenFile: '/etc/tinflow/status.token' })],
+    ['a token file on loopback too', edit(minimal(), ['Status'], { Listen: '127.0.0.1:9100', TokenFile: '/etc/tinflow/status.token' })],
+    ['the status beyond loopback with a token file', edit(minimal(), ['Status'], { Listen: '0.0.0.0:9100', TokenFile: '/etc/tinflow/status.token' })],
+    ['a token file on loopback too', edit(minimal(), ['Status'], { Listen: '127.0.0.1:9100', TokenFile: '/etc/tinflow/status.token' })],
     ['flows that never time out', edit(minimal(), ['BoundedFlood'], { FlowIdleTimeout: 0, FlowHardTimeout: 0 })],
     ['the smallest link MTU a TAP fits in', edit(minimal(), ['LinkManager', 'Mtu'], 68 + FRB_OVERHEAD)],
   ];
@@ -365,6 +369,14 @@ describe('node configuration', () => {
     ['an IPv4 address in brackets', edit(minimal(), ['Status', 'Listen'], '[127.0.0.1]:9100'), '$.Status.Listen', /not an IPv6 address/],
     ['a listen port out of range', edit(minimal(), ['Status', 'Listen'], '127.0.0.1:65536'), '$.Status.Listen', /port 65536 is not 0\.\.65535/],
     ['a listen address as a number', edit(minimal(), ['Status', 'Listen'], 9100), '$.Status.Listen', /expected a string/],
+    ['the status on every address without a token', edit(minimal(), ['Status', 'Listen'], '0.0.0.0:9100'), '$.Status.Listen', /0\.0\.0\.0 is not loopback: .* set Status\.TokenFile/],
+    ['the status on a LAN address without a token', edit(minimal(), ['Status', 'Listen'], '192.0.2.7:9100'), '$.Status.Listen', /192\.0\.2\.7 is not loopback/],
+    ['the status on IPv6 any without a token', edit(minimal(), ['Status', 'Listen'], '[::]:9100'), '$.Status.Listen', /\[::\] is not loopback/],
+    ['an empty token file path', edit(minimal(), ['Status', 'TokenFile'], ''), '$.Status.TokenFile', /must not be empty/],
+    ['the status on every address without a token', edit(minimal(), ['Status', 'Listen'], '0.0.0.0:9100'), '$.Status.Listen', /0\.0\.0\.0 is not loopback: .* set Status\.TokenFile/],
+    ['the status on a LAN address without a token', edit(minimal(), ['Status', 'Listen'], '192.0.2.7:9100'), '$.Status.Listen', /192\.0\.2\.7 is not loopback/],
+    ['the status on IPv6 any without a token', edit(minimal(), ['Status', 'Listen'], '[::]:9100'), '$.Status.Listen', /\[::\] is not loopback/],
+    ['an empty token file path', edit(minimal(), ['Status', 'TokenFile'], ''), '$.Status.TokenFile', /must not be empty/],
     ['a log level Python does not have either', edit(minimal(), ['LogLevel'], 'verbose'), '$.LogLevel', /expected one of trace, debug, info/],
     ['an empty state folder', edit(minimal(), ['StateDir'], ''), '$.StateDir', /must not be empty/],
   ];
@@ -403,14 +415,14 @@ describe('node configuration', () => {
 
     it('takes relative paths from the file\'s folder', () => {
       const f = join(dir, 'node.json');
-      writeFileSync(f, JSON.stringify(edit(minimal(), ['StateDir'], 'var')));
+      writeFileSync(f, JSON.stringify(edit(minimal(), ['StateDir'], 'var')), { mode: 0o600 });
       expect(loadNodeConfig(f).stateDir).toBe(join(dir, 'var'));
     });
 
     it('names the file that is missing or not JSON', () => {
       expect(() => loadNodeConfig(join(dir, 'nope.json'))).toThrow(/cannot read .*nope\.json/);
       const f = join(dir, 'bad.json');
-      writeFileSync(f, '{"Overlay": "lab",}');
+      writeFileSync(f, '{"Overlay": "lab",}', { mode: 0o600 });
       expect(() => loadNodeConfig(f)).toThrow(/bad\.json is not JSON/);
     });
   });

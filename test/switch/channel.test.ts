@@ -6,7 +6,7 @@
  * Some tests run the channel in this process instead (the same Channel and Datapath the CLI wires up,
  * over real TCP, with in-memory ports), where they need to inject frames or shorten the backoff.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -295,6 +295,7 @@ describe('channel', () => {
 
   it('TLS: pssl with client certificates both ways', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tinflow-tls-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const sh = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'ignore' });
     sh('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=tinflow-test-ca');
     for (const who of ['switch', 'ctl']) {

@@ -6,10 +6,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Lab, ip } from '../../scripts/netlab.js';
 import { waitFor } from '../helpers/wait.js';
 import { startSwitch, waitPort } from './switch-lab.js';
@@ -41,7 +41,10 @@ describe('tinflow switchctl on a running switch', () => {
   const lab = new Lab('sc');
   const ctl = join(mkdtempSync(join(tmpdir(), 'tinflow-ctl-')), 'br.ctl');
   let sw: ChildProcess;
-  afterAll(() => lab.cleanup());
+  afterAll(() => {
+    lab.cleanup();
+    rmSync(dirname(ctl), { recursive: true, force: true });
+  });
 
   it('status, dump-flows, dump-ports, trace; SIGTERM removes the LOCAL TAP', async () => {
     lab.veth(lab.name('a'), lab.name('b'));
@@ -52,7 +55,11 @@ describe('tinflow switchctl on a running switch', () => {
     expect(add.status, add.stderr).toBe(0);
     const flows = run('switchctl', '--ctl', ctl, 'dump-flows');
     const status = () => run('switchctl', '--ctl', ctl, 'status').stdout;
-    expect(status()).toBe(`dpid 0x${(0xbeefn).toString(16)}\nfail-mode secure\nports 2\ncontrollers-connected 0\n`);
+    expect(status()).toBe(
+      `dpid 0x${(0xbeefn).toString(16)}\nfail-mode secure\nports 2\ncontrollers-connected 0\ncontroller-queue-limit 1048576\ncontroller-queued-bytes 0\n` +
+        'packet-ins-dropped 0\nport-status-dropped 0\nflow-removed-dropped 0\ncontroller-read-pauses 0\ncontrollers-dropped-stuck 0\n',
+    );
+    expect(statSync(ctl).mode & 0o777, 'the control socket is the owner\'s only').toBe(0o600);
     // A controller counts once it finished hello (here: a bare OF1.3 hello), and stops counting when it leaves.
     const peer = createConnection({ host: '127.0.0.1', port: 6799 });
     peer.on('data', () => {});

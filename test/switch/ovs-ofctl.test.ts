@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, ip } from '../../scripts/netlab.js';
@@ -82,6 +82,7 @@ describe.skipIf(!ovsRunning())('ovs-ofctl gives the same answers from tinflow an
     if (sw) await stop(sw);
     spawnSync('ovs-vsctl', ['--if-exists', 'del-br', br]);
     lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   /** Runs the same ovs-ofctl command on both and compares what it printed. */

@@ -10,13 +10,13 @@
  * Each sequence ends with a change of its own, and the whole list of port-status messages is compared
  * then: a repeat of an earlier step would sit in the list before it, so no quiet period is waited out.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { type Socket, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Framer, type MessageOf, type OFPMessage, OFPCR_ROLE, OFPET, OFPP, OFPPC, OFPPMFC, OFPPR, OFPPS, decode, encode } from '../../openflow/index.js';
 import { Lab, inNs, ip } from '../../scripts/netlab.js';
 import type { ControllerConnection } from '../../switch/channel.js';
@@ -213,6 +213,7 @@ describe('the LOCAL port of `tinflow switch`', () => {
   it('stays down until brought up: PORT_DOWN / LINK_DOWN, then one port-status when it is up', async () => {
     const br = lab.name('br');
     const ctlPath = join(mkdtempSync(join(tmpdir(), 'tinflow-ps-')), 'br.ctl');
+    onTestFinished(() => rmSync(dirname(ctlPath), { recursive: true, force: true }));
     const c = await start(br, [], ctlPath);
     expect(ip('link', 'show', br)).not.toMatch(/<[^>]*\bUP\b/);
     expect(await c.localDesc(10)).toEqual(DOWN);

@@ -35,7 +35,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -50,6 +50,7 @@ import type { LinkInfo, LinkManagerOptions } from '../link/manager.js';
 import { resolveNodeConfig } from '../overlay/config.js';
 import { type NodeLinkManager, type NodeSignal, OverlayNode } from '../overlay/node.js';
 import { MemoryPort, wire } from '../switch/memory-port.js';
+import { freePort } from '../test/helpers/free-port.js';
 import { FakeSwitch } from '../test/tools/fake-switch.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -116,18 +117,6 @@ const TINFLOW = 'scripts/tinflow';
 /** This file, built: the probe process runs it (also when the soak runs from source, in the test). */
 const SOAK_JS = 'dist/bench/soak.js';
 
-/** A free TCP port on 127.0.0.1 (asked of the kernel, then released: a small race, fine on a test box). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => res(port));
-    });
-  });
-}
 
 export interface Daemon {
   readonly what: string;
@@ -258,90 +247,24 @@ export function percentile(xs: readonly number[], p: number): number {
 // ---------------------------------------------------------------------------------------------------
 // Probes: a light client on its own connection
 
-/** Echo requests to a controller, from a fake switch of its own: the controller's OpenFlow latency. */
-class ControllerEchoProbe {
+/** Echo requests on a timer and their round trips; a subclass says how a message goes out and how its connection ends. */
+abstract class EchoProbe {
   readonly rtt = new Rtts();
   private readonly pending = new Map<number, number>();
-  private xid = 0x5eed_0000;
   private timer: NodeJS.Timeout | undefined;
-  readonly sw: FakeSwitch;
 
-  constructor(port: number) {
-    this.sw = new FakeSwitch({
-      dpid: 0x50a4_0000_0000n,
-      port,
-      answer: (m) => {
-        if (m.type !== 'OFPEchoReply') return undefined;
-        const t0 = this.pending.get(m.xid);
-        if (t0 !== undefined) {
-          this.pending.delete(m.xid);
-          this.rtt.add(performance.now() - t0);
-        }
-        return [];
-      },
-    });
-  }
+  /** `xid`: the first echo request's xid (each probe its own range). */
+  constructor(private xid: number) {}
 
-  start(everyMs: number): void {
-    this.timer = setInterval(() => {
-      const xid = this.xid++;
-      this.pending.set(xid, performance.now());
-      this.rtt.sent++;
-      this.sw.send({ type: 'OFPEchoRequest', xid, data: Buffer.alloc(0) });
-    }, everyMs);
-  }
+  protected abstract send(m: OFPMessage): void;
+  protected abstract end(): void;
 
-  stopSending(): void {
-    clearInterval(this.timer);
-  }
-
-  outstanding(): number {
-    return this.pending.size;
-  }
-
-  close(): void {
-    this.stopSending();
-    this.sw.end();
-  }
-}
-
-/**
- * Echo requests to a switch, as a second controller on its passive listener (`--listen ptcp:`): the
- * switch's OpenFlow latency. It answers the switch's echoes and ignores the rest (a few packet-ins).
- */
-class SwitchEchoProbe {
-  readonly rtt = new Rtts();
-  private readonly pending = new Map<number, number>();
-  private readonly framer = new Framer();
-  private xid = 0x5eed_8000;
-  private timer: NodeJS.Timeout | undefined;
-  readonly sock;
-  hello = false;
-  closed: string | undefined;
-
-  constructor(port: number) {
-    this.sock = createConnection({ host: '127.0.0.1', port, noDelay: true });
-    this.sock.on('data', (d: Buffer) => {
-      for (const raw of this.framer.push(d)) this.onMessage(decode(raw));
-    });
-    this.sock.on('error', (e) => (this.closed ??= e.message));
-    this.sock.on('close', () => (this.closed ??= 'closed by the switch'));
-    this.send({ type: 'OFPHello', xid: 1, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] });
-  }
-
-  private send(m: OFPMessage): void {
-    if (!this.sock.destroyed) this.sock.write(encode(m));
-  }
-
-  private onMessage(m: OFPMessage): void {
-    if (m.type === 'OFPHello') this.hello = true;
-    else if (m.type === 'OFPEchoRequest') this.send({ type: 'OFPEchoReply', xid: m.xid, data: m.data });
-    else if (m.type === 'OFPEchoReply') {
-      const t0 = this.pending.get(m.xid);
-      if (t0 !== undefined) {
-        this.pending.delete(m.xid);
-        this.rtt.add(performance.now() - t0);
-      }
+  /** An echo reply arrived: its round trip counts if it answers one of ours. */
+  protected echoReply(xid: number): void {
+    const t0 = this.pending.get(xid);
+    if (t0 !== undefined) {
+      this.pending.delete(xid);
+      this.rtt.add(performance.now() - t0);
     }
   }
 
@@ -364,7 +287,69 @@ class SwitchEchoProbe {
 
   close(): void {
     this.stopSending();
+    this.end();
+  }
+}
+
+/** Echo requests to a controller, from a fake switch of its own: the controller's OpenFlow latency. */
+class ControllerEchoProbe extends EchoProbe {
+  readonly sw: FakeSwitch;
+
+  constructor(port: number) {
+    super(0x5eed_0000);
+    this.sw = new FakeSwitch({
+      dpid: 0x50a4_0000_0000n,
+      port,
+      answer: (m) => {
+        if (m.type !== 'OFPEchoReply') return undefined;
+        this.echoReply(m.xid);
+        return [];
+      },
+    });
+  }
+
+  protected send(m: OFPMessage): void {
+    this.sw.send(m);
+  }
+
+  protected end(): void {
+    this.sw.end();
+  }
+}
+
+/**
+ * Echo requests to a switch, as a second controller on its passive listener (`--listen ptcp:`): the
+ * switch's OpenFlow latency. It answers the switch's echoes and ignores the rest (a few packet-ins).
+ */
+class SwitchEchoProbe extends EchoProbe {
+  private readonly framer = new Framer();
+  readonly sock;
+  hello = false;
+  closed: string | undefined;
+
+  constructor(port: number) {
+    super(0x5eed_8000);
+    this.sock = createConnection({ host: '127.0.0.1', port, noDelay: true });
+    this.sock.on('data', (d: Buffer) => {
+      for (const raw of this.framer.push(d)) this.onMessage(decode(raw));
+    });
+    this.sock.on('error', (e) => (this.closed ??= e.message));
+    this.sock.on('close', () => (this.closed ??= 'closed by the switch'));
+    this.send({ type: 'OFPHello', xid: 1, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] });
+  }
+
+  protected send(m: OFPMessage): void {
+    if (!this.sock.destroyed) this.sock.write(encode(m));
+  }
+
+  protected end(): void {
     this.sock.destroy();
+  }
+
+  private onMessage(m: OFPMessage): void {
+    if (m.type === 'OFPHello') this.hello = true;
+    else if (m.type === 'OFPEchoRequest') this.send({ type: 'OFPEchoReply', xid: m.xid, data: m.data });
+    else if (m.type === 'OFPEchoReply') this.echoReply(m.xid);
   }
 }
 

@@ -41,6 +41,7 @@ import {
   errorNames,
 } from '../openflow/index.js';
 import type { Logger } from '../base/logger.js';
+import { PeerWatch, queueLimitFor } from '../base/peer-watch.js';
 import type { DatapathHandle, DatapathState, RequestOptions } from './api.js';
 import { ControllerError } from './errors.js';
 
@@ -67,7 +68,7 @@ export interface DatapathHost {
 }
 
 /** Default bytes queued for one switch before its input is paused. */
-export const DEFAULT_QUEUE_LIMIT = 1 << 20;
+export { DEFAULT_QUEUE_LIMIT } from '../base/peer-watch.js';
 /**
  * Ports kept per switch: OpenFlow 1.0's whole port space (OFPP_MAX 0xff00), OVS's default max_ports. A
  * switch announcing more (a hostile one, by port-status with ever new numbers) has the rest not kept.
@@ -116,8 +117,6 @@ export class DatapathConnection implements DatapathHandle {
   private readonly framer = new Framer();
   private readonly pending = new Map<number, Pending>();
   private xid = 0;
-  private lastRx = Date.now();
-  private echoOut = false;
   private readonly timer: NodeJS.Timeout;
   private closeReason = 'connection closed by the switch';
   private closing = false;
@@ -125,12 +124,8 @@ export class DatapathConnection implements DatapathHandle {
   private readonly out = Buffer.allocUnsafe(OUT_SIZE);
   private outLen = 0;
   private batching = false;
-  /** Frames read but not yet handled while the input is paused (see handleFrames). */
-  private backlog: Buffer[] = [];
-  private readonly queueLimit: number;
-  /** Bytes the kernel had taken at the last keepalive tick, and since when nothing more was taken. */
-  private lastFlushed = 0;
-  private stuckSince: number | undefined;
+  /** Silence, stuck writes and input held while the queue is full (base/peer-watch.ts: the switch's rule too). */
+  private readonly watch: PeerWatch;
 
   constructor(
     private readonly sock: Socket,
@@ -144,7 +139,7 @@ export class DatapathConnection implements DatapathHandle {
     });
     sock.on('close', () => this.onClose());
     sock.on('drain', () => this.onDrain());
-    this.queueLimit = Math.max(64 * 1024, host.queueLimit ?? DEFAULT_QUEUE_LIMIT);
+    this.watch = new PeerWatch(sock, host.echoIntervalMs, queueLimitFor(host.queueLimit));
     this.timer = setInterval(() => this.keepalive(), Math.max(100, host.echoIntervalMs / 2));
     this.timer.unref();
     this.send(HELLO);
@@ -252,34 +247,20 @@ export class DatapathConnection implements DatapathHandle {
 
   private keepalive(): void {
     if (this.state === 'dead') return;
-    const now = Date.now();
-    const queued = this.sock.writableLength;
-    const flushed = this.sock.bytesWritten - queued;
-    if (queued > 0 && flushed === this.lastFlushed) this.stuckSince ??= now;
-    else this.stuckSince = undefined;
-    this.lastFlushed = flushed;
-    const idle = now - this.lastRx;
-    // A silent switch that has not taken what is queued for it (our echo request, at least) is counted
-    // as stuck too, whichever rule fires first.
-    if ((this.stuckSince !== undefined && now - this.stuckSince > 2 * this.host.echoIntervalMs) || (queued > 0 && idle > 2 * this.host.echoIntervalMs)) {
+    const k = this.watch.tick();
+    if (k.kind === 'stuck') {
       this.host.bounded?.('stuck');
-      this.close(`the switch is not reading: ${queued} bytes queued, silent for ${idle} ms`);
-      return;
-    }
-    // While its input waits for its queue to drain, its silence is ours: the rule above decides.
-    if (this.backlog.length > 0) return;
-    if (idle > 2 * this.host.echoIntervalMs) {
-      this.close(`no answer to an echo request for ${idle} ms`);
-    } else if (idle > this.host.echoIntervalMs && !this.echoOut) {
-      this.echoOut = true;
+      this.close(`the switch is not reading: ${k.queuedBytes} bytes queued, silent for ${k.idleMs} ms`);
+    } else if (k.kind === 'silent') {
+      this.close(`no answer to an echo request for ${k.idleMs} ms`);
+    } else if (k.kind === 'probe') {
       this.send({ type: 'OFPEchoRequest', xid: 0, data: Buffer.alloc(0) });
     }
   }
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
-    this.lastRx = Date.now();
-    this.echoOut = false;
+    this.watch.heard();
     let frames: Buffer[];
     try {
       frames = this.framer.push(chunk);
@@ -288,11 +269,7 @@ export class DatapathConnection implements DatapathHandle {
       this.close(`bad OpenFlow stream: ${(e as Error).message}`);
       return;
     }
-    if (this.backlog.length > 0) {
-      // paused, yet a chunk that was already read arrived: it waits behind the others
-      for (const f of frames) this.backlog.push(f);
-      return;
-    }
+    if (this.watch.waitIfHeld(frames)) return;
     this.handleFrames(frames);
   }
 
@@ -306,9 +283,7 @@ export class DatapathConnection implements DatapathHandle {
     try {
       for (let i = 0; i < frames.length; i++) {
         if (this.state === 'dead' || this.closing) break;
-        if (this.sock.writableLength + this.outLen >= this.queueLimit) {
-          this.backlog = frames.slice(i);
-          this.sock.pause();
+        if (this.watch.holdIfFull(frames, i, this.outLen)) {
           this.host.bounded?.('read-paused');
           break;
         }
@@ -321,11 +296,7 @@ export class DatapathConnection implements DatapathHandle {
   }
 
   private onDrain(): void {
-    if (this.backlog.length === 0 || !this.alive) return;
-    const frames = this.backlog;
-    this.backlog = [];
-    this.handleFrames(frames);
-    if (this.backlog.length === 0 && this.alive) this.sock.resume();
+    this.watch.drained((frames) => this.handleFrames(frames), () => this.alive);
   }
 
   /** Neither dead nor closing (a getter, so that checks after a call that may close are not narrowed away). */

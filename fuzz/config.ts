@@ -185,6 +185,7 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
   const rec = new FuzzRecorder('config', opts);
   const g = new Gen(opts.seed);
   for (let i = 0; i < opts.inputs; i++) {
+    rec.tick(i);
     const kind = g.int(10) < 6 ? 'node' : g.chance(2) ? 'link' : 'signal';
     const seed = kind === 'node' ? nodeSeed(g) : kind === 'link' ? linkSeed(g) : signalSeed(g);
     const { value, where } = g.chance(15) ? { value: randomJson(g), where: 'random tree' } : g.chance(12) ? { value: seed, where: 'valid' } : mutateJson(g, seed);
@@ -218,10 +219,6 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
       } else {
         rec.finding(i, `${kind} config (${where}): threw ${e instanceof Error ? `${e.name}: ${e.message.slice(0, 200)}` : String(e)}; input ${brief(value)}`);
       }
-    }
-    if (i % 20_000 === 19_999) {
-      rec.sample();
-      opts.log?.(`${i + 1} inputs`);
     }
   }
   return rec.report(opts.inputs);

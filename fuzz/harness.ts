@@ -52,9 +52,16 @@ export function sampleMemory(): MemorySample {
   return { rssMiB: m.rss / 2 ** 20, heapMiB: m.heapUsed / 2 ** 20 };
 }
 
+/** How often `FuzzRecorder.tick` samples memory and logs a progress line, in inputs. */
+export interface Progress {
+  readonly sampleEvery: number;
+  readonly logEvery: number;
+}
+
 /**
- * Collects a run's findings, counts and memory. `finding()` keeps the first 20; `sample()` (call it every
- * few thousand inputs) tracks the peak; `report()` ends the run.
+ * Collects a run's findings, counts and memory. `finding()` keeps the first 20; `tick()` (call it before
+ * each input, or after each batch) samples memory and logs progress now and then, and `sample()` does so
+ * at once; `report()` ends the run.
  */
 export class FuzzRecorder {
   private readonly found: string[] = [];
@@ -63,10 +70,14 @@ export class FuzzRecorder {
   private readonly t0 = performance.now();
   private readonly start = sampleMemory();
   private peak: MemorySample = this.start;
+  /** How many sampleEvery and logEvery steps tick() has passed. */
+  private sampled = 0;
+  private logged = 0;
 
   constructor(
     readonly target: string,
     readonly opts: FuzzOptions,
+    private readonly progress: Progress = { sampleEvery: 20_000, logEvery: 20_000 },
   ) {}
 
   finding(index: number, what: string): void {
@@ -86,6 +97,23 @@ export class FuzzRecorder {
     const s = sampleMemory();
     this.peak = { rssMiB: Math.max(this.peak.rssMiB, s.rssMiB), heapMiB: Math.max(this.peak.heapMiB, s.heapMiB) };
     return s;
+  }
+
+  /**
+   * `done` inputs are done in all: memory is sampled each time another `sampleEvery` inputs are done, and a
+   * progress line is logged each time another `logEvery` are. Calls between the steps cost two divisions.
+   */
+  tick(done: number): void {
+    const s = Math.floor(done / this.progress.sampleEvery);
+    if (s > this.sampled) {
+      this.sampled = s;
+      this.sample();
+    }
+    const l = Math.floor(done / this.progress.logEvery);
+    if (l > this.logged) {
+      this.logged = l;
+      this.opts.log?.(`${this.target}: ${done} inputs, ${this.findingCount} findings`);
+    }
   }
 
   report(inputs: number): FuzzReport {

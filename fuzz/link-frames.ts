@@ -212,7 +212,7 @@ function hexOf(m: PeerMessage): string {
 }
 
 async function run(opts: FuzzOptions): Promise<FuzzReport> {
-  const rec = new FuzzRecorder('link-frames', opts);
+  const rec = new FuzzRecorder('link-frames', opts, { sampleEvery: 50_000, logEvery: 50_000 });
   const g = new Gen(opts.seed);
   // One receive path per MTU, delivered after every packet, and one with a tiny queue whose port is slow.
   const fast = MTUS.map((mtu) => ({ maxFrame: mtu + 18, c: zeroCounters(), rx: undefined as RxPath | undefined }));
@@ -229,6 +229,7 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
   };
 
   for (let i = 0; i < opts.inputs; i++) {
+    rec.tick(i);
     const lane = g.int(10);
     if (lane === 0) {
       checkControl(control(g), i, rec);
@@ -294,10 +295,6 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
           rec.finding(i, `${hexOf(m)}: not counted as ${want.verdict} (refused ${JSON.stringify(rx.refused)})`);
         }
       }
-    }
-    if (i % 50_000 === 49_999) {
-      rec.sample();
-      opts.log?.(`${i + 1} inputs`);
     }
   }
   for (const f of fast) {

@@ -21,7 +21,6 @@
  *
  * May import: anything (fuzz/).
  */
-import { type Logger, nullLogger } from '../base/logger.js';
 import { learning } from '../controller/apps/learning.js';
 import { Controller } from '../controller/controller.js';
 import {
@@ -37,11 +36,9 @@ import {
 import { GENERATORS, Rng } from '../test/openflow/gen.js';
 import { FakeSwitch } from '../test/tools/fake-switch.js';
 import { type FuzzOptions, type FuzzReport, type FuzzTarget, FuzzRecorder } from './harness.js';
-import { FastRng, WirePeer, deferred, within } from './of-wire.js';
-import { mutateOpenFlow, openflowSeeds } from './openflow-inputs.js';
+import { ANSWER_MS, Batches, HELLO, WirePeer, deferred, endBatch, framed, liveRun, sendBatch, shortHeader, unanswered, within } from './of-wire.js';
+import { mutateOpenFlow } from './openflow-inputs.js';
 
-const BATCH = 512;
-const ANSWER_MS = 15_000;
 /** One input in this many works on a connection of its own (framing, handshake). */
 const OWN_CONNECTION_EVERY = 500;
 const HOSTILE_DPID = 0x0badn;
@@ -59,7 +56,6 @@ const port = (no: number): Port => ({
   supported: 0, peer: 0, curr_speed: 0, max_speed: 0,
 });
 const PORTS = [port(1), port(2), port(3)];
-const HELLO = encode({ type: 'OFPHello', xid: 1, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] });
 
 function generate(rng: Rng): OFPMessage {
   const gen = GENERATORS[rng.pick(SWITCH_SENDS)];
@@ -83,11 +79,7 @@ function makeInput(rng: Rng, seeds: readonly Buffer[]): Buffer {
     // controller-to-switch requests sent the wrong way
     b = mutateOpenFlow(rng, rng.pick(seeds));
   }
-  if (b.length < 8) b = Buffer.concat([b, Buffer.alloc(8 - b.length)]);
-  if (r >= 85) b[0] = 4;
-  b = b.subarray(0, 0xffff);
-  b.writeUInt16BE(b.length, 2);
-  return b;
+  return framed(b, r >= 85 ? 4 : undefined);
 }
 
 /** The controller's expected answer to one framed input in the main state: an error, or none. */
@@ -110,10 +102,9 @@ class HostileSwitch {
   private constructor(readonly peer: WirePeer) {}
 
   static async connect(port: number, onBad: (what: string) => void): Promise<HostileSwitch> {
-    const peer = await WirePeer.connect(port, { onUndecodable: onBad });
+    const peer = await WirePeer.connect(port, { onUndecodable: onBad, hello: true });
     const self = new HostileSwitch(peer);
     peer.onMessage = (m) => self.onMessage(m);
-    peer.write(HELLO);
     return self;
   }
 
@@ -226,10 +217,9 @@ async function ownConnection(rng: Rng, ctlPort: number, index: number, rec: Fuzz
   });
   try {
     if (kind === 0) {
-      const b = Buffer.concat([Buffer.from([4, rng.int(30)]), Buffer.alloc(2), rng.bytes(4 + rng.int(20))]);
-      b.writeUInt16BE(rng.int(8), 2);
-      peer.write(Buffer.concat([HELLO, b]));
-      if (!(await peer.whenClosed(ANSWER_MS))) rec.finding(index, `a header length of ${b.readUInt16BE(2)} did not close the connection`);
+      const short = shortHeader(rng);
+      peer.write(short.bytes);
+      if (!(await peer.whenClosed(ANSWER_MS))) rec.finding(index, `a header length of ${short.length} did not close the connection`);
       rec.count('own connection: length below 8');
     } else {
       // a mutated hello now and then, then the handshake with a mutated features or port-desc reply; an
@@ -249,12 +239,9 @@ async function ownConnection(rng: Rng, ctlPort: number, index: number, rec: Fuzz
 }
 
 async function run(opts: FuzzOptions): Promise<FuzzReport> {
-  const rec = new FuzzRecorder('of-controller', opts);
-  const rng = new FastRng(opts.seed);
-  const seeds = openflowSeeds(rng);
-  const internal: string[] = [];
-  const log: Logger = { ...nullLogger, error: (obj: object, msg?: string) => internal.push(`${msg ?? ''} ${JSON.stringify(obj).slice(0, 400)}`) };
-  const ctl = new Controller({ listen: ['tcp:127.0.0.1:0'], apps: [learning()], logger: log, echoIntervalMs: 120_000, requestTimeoutMs: 1000 });
+  // The controller's own error-level log lines are findings: an exception escaped a handler.
+  const { rec, rng, seeds, internal } = liveRun('of-controller', opts);
+  const ctl = new Controller({ listen: ['tcp:127.0.0.1:0'], apps: [learning()], logger: internal.log, echoIntervalMs: 120_000, requestTimeoutMs: 1000 });
   await ctl.start();
   const ctlPort = Number(ctl.addresses()[0]?.split(':').pop());
   const goods = GOOD_DPIDS.map((d) => new GoodSwitch(d, ctlPort));
@@ -269,39 +256,23 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
   let hostile = await HostileSwitch.connect(ctlPort, onBad);
   for (const d of [HOSTILE_DPID, ...GOOD_DPIDS]) if (!(await inMain(d))) throw new Error(`switch ${d.toString(16)} did not reach main`);
 
-  let xid = 0x100;
-  let done = 0;
-  let batchNo = 0;
+  const batches = new Batches(rng, opts.inputs, OWN_CONNECTION_EVERY, () => makeInput(rng, seeds));
   try {
-    while (done < opts.inputs) {
-      const n = Math.min(BATCH, opts.inputs - done);
-      const parts: Buffer[] = [];
-      const order: { index: number; xid: number; bytes: Buffer }[] = [];
-      const own: number[] = [];
-      for (let k = 0; k < n; k++) {
-        const index = done + k;
-        if (rng.int(OWN_CONNECTION_EVERY) === 0) {
-          own.push(index);
-          continue;
-        }
-        const bytes = makeInput(rng, seeds);
-        xid = xid >= 0x3fff0000 ? 0x100 : xid + 1;
-        bytes.writeUInt32BE(xid, 4);
-        order.push({ index, xid, bytes });
-        parts.push(bytes);
-      }
-      batchNo++;
-      const echoXid = 0x50000000 + (batchNo % 0x10000000);
+    for (let batch = batches.next(); batch !== undefined; batch = batches.next()) {
+      const order = batch.framed;
+      const parts = order.map((inp) => inp.bytes);
+      const echoXid = 0x50000000 + (batch.no % 0x10000000);
       parts.push(encode({ type: 'OFPEchoRequest', xid: echoXid, data: Buffer.alloc(0) }));
-      const d = deferred<boolean>();
-      hostile.echoWait = { xid: echoXid, done: () => d.resolve(true) };
       hostile.errors.clear();
-      void hostile.peer.whenClosed(ANSWER_MS * 2).then((c) => c && d.resolve(false));
-      hostile.peer.write(Buffer.concat(parts));
-      const [answered, ...goodOk] = await Promise.all([within(d.promise, ANSWER_MS, false), ...goods.map((g) => g.check())]);
-      for (const g of goodOk) if (g !== undefined) rec.finding(done, g);
+      const [answered, ...goodOk] = await Promise.all([
+        sendBatch(hostile.peer, parts, (answer) => {
+          hostile.echoWait = { xid: echoXid, done: answer };
+        }),
+        ...goods.map((g) => g.check()),
+      ]);
+      for (const g of goodOk) if (g !== undefined) rec.finding(batch.start, g);
       if (!answered) {
-        rec.finding(done, hostile.peer.closed ? `the controller closed the hostile switch during inputs ${done}..${done + n - 1}` : `no echo reply within ${ANSWER_MS} ms for inputs ${done}..${done + n - 1} (a hang)`);
+        rec.finding(batch.start, unanswered(batch, hostile.peer, 'the controller', 'the hostile switch', 'echo reply'));
         hostile.peer.destroy();
         hostile = await HostileSwitch.connect(ctlPort, onBad);
         if (!(await inMain(HOSTILE_DPID))) throw new Error('the hostile switch could not connect again');
@@ -323,17 +294,12 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
           }
           if (wrong !== undefined) rec.finding(inp.index, `${wrong}; input ${inp.bytes.subarray(0, 200).toString('hex')}`);
         }
-        for (const [x] of hostile.errors) if (!order.some((o) => o.xid === x)) rec.finding(done, `an error with xid ${x}, which no input had`);
+        for (const [x] of hostile.errors) if (!order.some((o) => o.xid === x)) rec.finding(batch.start, `an error with xid ${x}, which no input had`);
       }
-      for (const index of own) await ownConnection(rng, ctlPort, index, rec);
-      for (const line of internal.splice(0)) rec.finding(done, `the controller logged an error: ${line}`);
-      done += n;
+      for (const index of batch.own) await ownConnection(rng, ctlPort, index, rec);
       rec.count('inputs on the hostile connection', order.length);
-      rec.count('inputs on their own connection', own.length);
-      if (batchNo % 20 === 0) {
-        rec.sample();
-        if (batchNo % 400 === 0) opts.log?.(`of-controller: ${done} inputs, ${rec.findingCount} findings`);
-      }
+      rec.count('inputs on their own connection', batch.own.length);
+      endBatch(rec, batch, internal.lines, 'the controller');
     }
     // every connection of its own is gone from the controller, and nothing failed in the apps
     let left = 0;
@@ -342,8 +308,8 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
       if (left === 1 + goods.length) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    if (left !== 1 + goods.length) rec.finding(done, `${left} connections left in the controller, expected ${1 + goods.length}`);
-    if (ctl.counters.appErrors > 0) rec.finding(done, `${ctl.counters.appErrors} app errors`);
+    if (left !== 1 + goods.length) rec.finding(batches.done, `${left} connections left in the controller, expected ${1 + goods.length}`);
+    if (ctl.counters.appErrors > 0) rec.finding(batches.done, `${ctl.counters.appErrors} app errors`);
     for (const [type, k] of hostile.sent) rec.count(`controller sent ${type}`, k);
     rec.count('controller: undecodable messages', ctl.counters.undecodable);
     rec.count('controller: ports it keeps for the hostile switch', ctl.datapath(HOSTILE_DPID)?.ports.size ?? 0);
@@ -353,7 +319,7 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
     for (const g of goods) g.sw.end();
     await ctl.stop();
   }
-  return rec.report(done);
+  return rec.report(batches.done);
 }
 
 export const ofControllerTarget: FuzzTarget = {

@@ -23,7 +23,7 @@
  *
  * May import: anything (fuzz/).
  */
-import { type Logger, nullLogger } from '../base/logger.js';
+import type { Logger } from '../base/logger.js';
 import {
   type MessageOf,
   type OFPMessage,
@@ -51,13 +51,9 @@ import { Datapath } from '../switch/datapath.js';
 import { MemoryPort } from '../switch/memory-port.js';
 import { Rng, genMessage } from '../test/openflow/gen.js';
 import { type FuzzOptions, type FuzzReport, type FuzzTarget, FuzzRecorder } from './harness.js';
-import { FastRng, WirePeer, deferred, within } from './of-wire.js';
-import { mutateOpenFlow, openflowSeeds } from './openflow-inputs.js';
+import { ANSWER_MS, Batches, type FramedInput, HELLO, WirePeer, deferred, endBatch, framed, liveRun, sendBatch, shortHeader, unanswered, within } from './of-wire.js';
+import { mutateOpenFlow } from './openflow-inputs.js';
 
-/** Inputs per batch (one write, one barrier). */
-const BATCH = 512;
-/** How long a barrier or a well-behaved round trip may take before it is a finding (a hang). */
-const ANSWER_MS = 15_000;
 /** One input in this many breaks the framing, on a connection of its own. */
 const FRAMING_EVERY = 400;
 
@@ -140,10 +136,7 @@ export function expectFor(bytes: Buffer): Expect {
   }
 }
 
-interface Input {
-  readonly index: number;
-  readonly xid: number;
-  readonly bytes: Buffer;
+interface Input extends FramedInput {
   readonly answers: OFPMessage[];
 }
 
@@ -159,8 +152,6 @@ async function startSwitch(log: Logger): Promise<{ dp: Datapath; channel: Channe
   if (port === undefined) throw new Error('the switch is not listening');
   return { dp, channel, ports, port };
 }
-
-const HELLO = encode({ type: 'OFPHello', xid: 1, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] });
 
 /** Messages that empty the switch's tables (and make the fuzzing connection an equal again), before a barrier. */
 function housekeeping(xid: number, clean: boolean): Buffer {
@@ -201,11 +192,7 @@ function makeInput(rng: Rng, seeds: readonly Buffer[]): Buffer {
     b.writeUInt16BE(rng.bool() ? rng.int(15) : rng.pick([15, 16, 100, 0xfffe, 0xffff, rng.int(0x10000)]), 8);
     if (rng.int(4) === 0) b.writeUInt16BE(OFPMPF.REQ_MORE, 10);
   }
-  if (b.length < 8) b = Buffer.concat([b, Buffer.alloc(8 - b.length)]);
-  if (b[0] === undefined || (r >= 80 && r < 100)) b[0] = 4;
-  b = b.subarray(0, 0xffff);
-  b.writeUInt16BE(b.length, 2);
-  return b;
+  return framed(b, r >= 80 ? 4 : undefined);
 }
 
 /** Judges one input's answers; returns what is wrong, or undefined. Counts answers by error name. */
@@ -271,10 +258,9 @@ class GoodController {
   private xid = 1;
   constructor(readonly peer: WirePeer) {}
   static async connect(port: number, onBad: (what: string) => void): Promise<GoodController> {
-    const peer = await WirePeer.connect(port, { onUndecodable: onBad });
+    const peer = await WirePeer.connect(port, { onUndecodable: onBad, hello: true });
     const self = new GoodController(peer);
     peer.onMessage = (m) => self.onMessage(m);
-    peer.write(HELLO);
     const ok = await self.roundTrip([{ type: 'OFPFeaturesRequest', xid: 0 }]);
     if (!ok) throw new Error('the well-behaved controller got no features reply');
     return self;
@@ -320,10 +306,9 @@ async function framingInput(rng: Rng, seeds: readonly Buffer[], port: number, in
   try {
     if (kind === 0) {
       // a length below 8 after a good hello: BAD_LEN (or nothing) and the connection closes
-      const b = Buffer.concat([Buffer.from([4, rng.int(30)]), Buffer.alloc(2), rng.bytes(4 + rng.int(20))]);
-      b.writeUInt16BE(rng.int(8), 2);
-      peer.write(Buffer.concat([HELLO, b]));
-      if (!(await peer.whenClosed(ANSWER_MS))) rec.finding(index, `a header length of ${b.readUInt16BE(2)} did not close the connection`);
+      const short = shortHeader(rng);
+      peer.write(short.bytes);
+      if (!(await peer.whenClosed(ANSWER_MS))) rec.finding(index, `a header length of ${short.length} did not close the connection`);
       else if (errors.some((e) => e.err_type !== OFPET.BAD_REQUEST || e.code !== OFPBRC.BAD_LEN)) rec.finding(index, `a header length below 8 answered ${names()}`);
       rec.count('framing: length below 8');
     } else if (kind === 1) {
@@ -361,13 +346,9 @@ async function framingInput(rng: Rng, seeds: readonly Buffer[], port: number, in
 }
 
 async function run(opts: FuzzOptions): Promise<FuzzReport> {
-  const rec = new FuzzRecorder('of-switch', opts);
-  const rng = new FastRng(opts.seed);
-  const seeds = openflowSeeds(rng);
   // The switch's own error-level log lines are findings: an exception escaped a handler.
-  const internal: string[] = [];
-  const log: Logger = { ...nullLogger, error: (obj: object, msg?: string) => internal.push(`${msg ?? ''} ${JSON.stringify(obj).slice(0, 400)}`) };
-  const sw = await startSwitch(log);
+  const { rec, rng, seeds, internal } = liveRun('of-switch', opts);
+  const sw = await startSwitch(internal.log);
   const good = await GoodController.connect(sw.port, (what) => rec.finding(0, `to the well-behaved controller the switch sent ${what}`));
 
   let current = new Map<number, Input>();
@@ -376,6 +357,7 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
   let fuzz: WirePeer | undefined;
   const connectFuzzer = async (): Promise<WirePeer> => {
     const p = await WirePeer.connect(sw.port, {
+      hello: true,
       onMessage: (m) => {
         if (m.type === 'OFPEchoRequest') {
           p.write(encode({ type: 'OFPEchoReply', xid: m.xid, data: m.data }));
@@ -395,50 +377,31 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
       },
       onUndecodable: (what) => rec.finding(-1, `the switch sent ${what}`),
     });
-    p.write(HELLO);
     return p;
   };
   fuzz = await connectFuzzer();
 
-  let xid = 0x100;
-  let done = 0;
-  let batchNo = 0;
+  const batches = new Batches(rng, opts.inputs, FRAMING_EVERY, () => makeInput(rng, seeds));
   const role = { value: OFPCR_ROLE.EQUAL as number };
   try {
-    while (done < opts.inputs) {
-      const n = Math.min(BATCH, opts.inputs - done);
-      current = new Map();
-      const parts: Buffer[] = [];
-      const order: Input[] = [];
-      const framing: number[] = [];
-      for (let k = 0; k < n; k++) {
-        const index = done + k;
-        if (rng.int(FRAMING_EVERY) === 0) {
-          framing.push(index);
-          continue;
-        }
-        const bytes = makeInput(rng, seeds);
-        xid = xid >= 0x3fff0000 ? 0x100 : xid + 1;
-        bytes.writeUInt32BE(xid, 4);
-        const inp: Input = { index, xid, bytes, answers: [] };
-        current.set(xid, inp);
-        order.push(inp);
-        parts.push(bytes);
-      }
-      batchNo++;
-      const hk = 0x40000000 + (batchNo % 0x1000) * 16;
-      parts.push(housekeeping(hk, batchNo % 8 === 0));
-      barrierXid = 0x50000000 + (batchNo % 0x10000000);
+    for (let batch = batches.next(); batch !== undefined; batch = batches.next()) {
+      const order: Input[] = batch.framed.map((f) => ({ ...f, answers: [] }));
+      current = new Map(order.map((inp) => [inp.xid, inp]));
+      const parts = order.map((inp) => inp.bytes);
+      const hk = 0x40000000 + (batch.no % 0x1000) * 16;
+      parts.push(housekeeping(hk, batch.no % 8 === 0));
+      barrierXid = 0x50000000 + (batch.no % 0x10000000);
       parts.push(encode({ type: 'OFPBarrierRequest', xid: barrierXid }));
-      const d = deferred<boolean>();
-      barrierDone = () => d.resolve(true);
       const peer = fuzz;
-      void peer.whenClosed(ANSWER_MS * 2).then((c) => c && d.resolve(false));
-      peer.write(Buffer.concat(parts));
-      const [answered, goodOk] = await Promise.all([within(d.promise, ANSWER_MS, false), good.check()]);
-      if (!goodOk) rec.finding(done, 'the well-behaved controller was not answered (echo + barrier) during this batch');
+      const [answered, goodOk] = await Promise.all([
+        sendBatch(peer, parts, (answer) => {
+          barrierDone = answer;
+        }),
+        good.check(),
+      ]);
+      if (!goodOk) rec.finding(batch.start, 'the well-behaved controller was not answered (echo + barrier) during this batch');
       if (!answered) {
-        rec.finding(done, peer.closed ? `the switch closed the fuzzing connection during the batch of inputs ${done}..${done + n - 1}` : `no barrier reply within ${ANSWER_MS} ms for inputs ${done}..${done + n - 1} (a hang)`);
+        rec.finding(batch.start, unanswered(batch, peer, 'the switch', 'the fuzzing connection', 'barrier reply'));
         peer.destroy();
         fuzz = await connectFuzzer();
         role.value = OFPCR_ROLE.EQUAL;
@@ -452,16 +415,11 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
         // the housekeeping role request made the connection an equal for the next batch
         role.value = OFPCR_ROLE.EQUAL;
       }
-      for (const index of framing) await framingInput(rng, seeds, sw.port, index, rec);
+      for (const index of batch.own) await framingInput(rng, seeds, sw.port, index, rec);
       for (const p of sw.ports) p.take();
-      for (const line of internal.splice(0)) rec.finding(done, `the switch logged an internal error: ${line}`);
-      done += n;
       rec.count('inputs framed', order.length);
-      rec.count('inputs breaking the framing', framing.length);
-      if (batchNo % 20 === 0) {
-        rec.sample();
-        if (batchNo % 400 === 0) opts.log?.(`of-switch: ${done} inputs, ${rec.findingCount} findings`);
-      }
+      rec.count('inputs breaking the framing', batch.own.length);
+      endBatch(rec, batch, internal.lines, 'the switch');
     }
     const st = sw.channel.stats();
     rec.count('switch: packet-ins dropped', st.packetInDropped);
@@ -472,7 +430,7 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
     await sw.channel.stop();
     sw.dp.stop();
   }
-  return rec.report(done);
+  return rec.report(batches.done);
 }
 
 export const ofSwitchTarget: FuzzTarget = {

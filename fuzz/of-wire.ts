@@ -1,22 +1,38 @@
 /**
- * A raw OpenFlow peer over TCP for the live-channel fuzz targets (of-switch.ts, of-controller.ts): it
- * writes whatever bytes it is given, frames what comes back, and hands each message to its owner both
- * as bytes and decoded. A message from the other side that does not decode is the other side's bug, so
- * it is reported (`onUndecodable`), not thrown.
+ * What the two live-channel fuzz targets (of-switch.ts, of-controller.ts) share. `WirePeer` is a raw
+ * OpenFlow peer over TCP: it writes whatever bytes it is given, frames what comes back, and hands each
+ * message to its owner both as bytes and decoded. A message from the other side that does not decode is
+ * the other side's bug, so it is reported (`onUndecodable`), not thrown. `Batches` cuts the inputs into
+ * batches, each ended by one message whose answer says the batch was handled (`sendBatch` waits for it);
+ * `liveRun` sets a run up (its `errorLog` turns the part's error-level log lines into findings);
+ * `shortHeader` breaks the framing.
  *
  * May import: anything (fuzz/).
  */
 import { once } from 'node:events';
 import { type Socket, createConnection } from 'node:net';
-import { Framer, type OFPMessage, decode } from '../openflow/index.js';
+import { type Logger, nullLogger } from '../base/logger.js';
+import { Framer, type OFPMessage, encode } from '../openflow/index.js';
 import { rngU32 } from '../test/helpers/rng.js';
 import { Rng } from '../test/openflow/gen.js';
+import { readMessages } from '../test/tools/of-stream.js';
+import { type FuzzOptions, FuzzRecorder } from './harness.js';
+import { openflowSeeds } from './openflow-inputs.js';
+
+/** Inputs per batch (one write, one answer waited for). */
+export const BATCH = 512;
+/** How long a batch's answer or a well-behaved round trip may take before it is a finding (a hang). */
+export const ANSWER_MS = 15_000;
+
+export const HELLO = encode({ type: 'OFPHello', xid: 1, elements: [{ kind: 'OFPHelloElemVersionBitmap', versions: [4] }] });
 
 export interface WirePeerOptions {
   /** Each message the other side sent, in order (may be set later: `peer.onMessage = ...`). */
   readonly onMessage?: (msg: OFPMessage, bytes: Buffer) => void;
   /** A message that did not frame or decode (the other side broke the protocol). */
   readonly onUndecodable?: (what: string) => void;
+  /** Send HELLO (OpenFlow 1.3) as soon as connected. */
+  readonly hello?: boolean;
 }
 
 export class WirePeer {
@@ -43,7 +59,9 @@ export class WirePeer {
   static async connect(port: number, opts: WirePeerOptions): Promise<WirePeer> {
     const sock = createConnection({ host: '127.0.0.1', port });
     await once(sock, 'connect');
-    return new WirePeer(sock, opts);
+    const peer = new WirePeer(sock, opts);
+    if (opts.hello === true) peer.write(HELLO);
+    return peer;
   }
 
   write(bytes: Buffer): void {
@@ -67,24 +85,7 @@ export class WirePeer {
   }
 
   private onData(chunk: Buffer): void {
-    let frames: Buffer[];
-    try {
-      frames = this.framer.push(chunk);
-    } catch (e) {
-      this.opts.onUndecodable?.(`unframeable stream: ${e instanceof Error ? e.message : String(e)}`);
-      this.sock.destroy();
-      return;
-    }
-    for (const f of frames) {
-      let msg: OFPMessage;
-      try {
-        msg = decode(f);
-      } catch (e) {
-        this.opts.onUndecodable?.(`undecodable message ${f.subarray(0, 64).toString('hex')}: ${e instanceof Error ? e.message : String(e)}`);
-        continue;
-      }
-      this.onMessage(msg, f);
-    }
+    if (!readMessages(this.framer, chunk, this.opts.onUndecodable, (msg, raw) => this.onMessage(msg, raw))) this.sock.destroy();
   }
 }
 
@@ -129,4 +130,124 @@ export class FastRng extends Rng {
     if (n > 0x100000000) return super.int(n);
     return Math.floor((this.u32() / 0x100000000) * n);
   }
+}
+
+/**
+ * Makes one input framed: at least a header's 8 bytes, at most OpenFlow's 65535, the header's length
+ * right; `version` set when given (the caller wants the type, not the version, to be what is wrong).
+ */
+export function framed(b: Buffer, version?: number): Buffer {
+  let out = b.length < 8 ? Buffer.concat([b, Buffer.alloc(8 - b.length)]) : b;
+  if (version !== undefined) out[0] = version;
+  out = out.subarray(0, 0xffff);
+  out.writeUInt16BE(out.length, 2);
+  return out;
+}
+
+/** A message whose header's length is below 8, after a good hello: the stream cannot go on, so it must close. */
+export function shortHeader(rng: Rng): { readonly bytes: Buffer; readonly length: number } {
+  const b = Buffer.concat([Buffer.from([4, rng.int(30)]), Buffer.alloc(2), rng.bytes(4 + rng.int(20))]);
+  b.writeUInt16BE(rng.int(8), 2);
+  return { bytes: Buffer.concat([HELLO, b]), length: b.readUInt16BE(2) };
+}
+
+/** A logger whose error-level lines (an exception escaped a handler) are kept, to become findings. */
+export function errorLog(): { readonly log: Logger; readonly lines: string[] } {
+  const lines: string[] = [];
+  const log: Logger = { ...nullLogger, error: (obj: object, msg?: string) => lines.push(`${msg ?? ''} ${JSON.stringify(obj).slice(0, 400)}`) };
+  return { log, lines };
+}
+
+/** One input of a batch, framed, with the xid it was given. */
+export interface FramedInput {
+  readonly index: number;
+  readonly xid: number;
+  readonly bytes: Buffer;
+}
+
+export interface Batch {
+  /** Counts from 1. */
+  readonly no: number;
+  /** Index of its first input, and how many it has. */
+  readonly start: number;
+  readonly n: number;
+  /** Inputs for the long connection, in order. */
+  readonly framed: readonly FramedInput[];
+  /** Indices of the inputs that go on a connection of their own. */
+  readonly own: readonly number[];
+}
+
+/**
+ * Cuts a run's inputs into batches of BATCH: one input in `ownEvery` goes on a connection of its own, the
+ * others are made by `make` and given xids from 0x101 up to 0x3fff0000 and round again (the xids above are
+ * the targets' own: housekeeping, the batch's last message).
+ */
+export class Batches {
+  private xid = 0x100;
+  private no = 0;
+  /** Inputs in the batches handed out so far. */
+  done = 0;
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly inputs: number,
+    private readonly ownEvery: number,
+    private readonly make: () => Buffer,
+  ) {}
+
+  next(): Batch | undefined {
+    if (this.done >= this.inputs) return undefined;
+    const start = this.done;
+    const n = Math.min(BATCH, this.inputs - start);
+    const framedInputs: FramedInput[] = [];
+    const own: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const index = start + k;
+      if (this.rng.int(this.ownEvery) === 0) {
+        own.push(index);
+        continue;
+      }
+      const bytes = this.make();
+      this.xid = this.xid >= 0x3fff0000 ? 0x100 : this.xid + 1;
+      bytes.writeUInt32BE(this.xid, 4);
+      framedInputs.push({ index, xid: this.xid, bytes });
+    }
+    this.done += n;
+    return { no: ++this.no, start, n, framed: framedInputs, own };
+  }
+}
+
+/**
+ * Writes a batch's bytes in one write and waits for its last message's answer: `arm` is handed the
+ * function to call when it comes. Resolves false when it does not come within ANSWER_MS or the
+ * connection closes first.
+ */
+export function sendBatch(peer: WirePeer, bytes: readonly Buffer[], arm: (answered: () => void) => void): Promise<boolean> {
+  const d = deferred<boolean>();
+  arm(() => d.resolve(true));
+  void peer.whenClosed(ANSWER_MS * 2).then((c) => c && d.resolve(false));
+  peer.write(Buffer.concat(bytes));
+  return within(d.promise, ANSWER_MS, false);
+}
+
+/** The finding for a batch whose last message was not answered: the part closed the connection, or hung. */
+export function unanswered(batch: Batch, peer: WirePeer, part: string, connection: string, answer: string): string {
+  const range = `${batch.start}..${batch.start + batch.n - 1}`;
+  return peer.closed ? `${part} closed ${connection} during the batch of inputs ${range}` : `no ${answer} within ${ANSWER_MS} ms for inputs ${range} (a hang)`;
+}
+
+/** After a batch: the part's error-level log lines are findings, and progress is ticked. */
+export function endBatch(rec: FuzzRecorder, batch: Batch, errors: string[], part: string): void {
+  for (const line of errors.splice(0)) rec.finding(batch.start, `${part} logged an error: ${line}`);
+  rec.tick(batch.start + batch.n);
+}
+
+/**
+ * What a live target starts with: its recorder (memory sampled every 20 batches, a progress line every
+ * 400), the rng, the seed messages, and the log whose error lines become findings.
+ */
+export function liveRun(target: string, opts: FuzzOptions): { rec: FuzzRecorder; rng: FastRng; seeds: Buffer[]; internal: ReturnType<typeof errorLog> } {
+  const rec = new FuzzRecorder(target, opts, { sampleEvery: 20 * BATCH, logEvery: 400 * BATCH });
+  const rng = new FastRng(opts.seed);
+  return { rec, rng, seeds: openflowSeeds(rng), internal: errorLog() };
 }

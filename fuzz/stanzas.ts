@@ -152,6 +152,7 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
   const g = new Gen(opts.seed);
   const self = { nodeId: SELF, overlayId: OVERLAY };
   for (let i = 0; i < opts.inputs; i++) {
+    rec.tick(i);
     const lane = g.int(8);
     try {
       if (lane <= 1) {
@@ -245,10 +246,6 @@ async function run(opts: FuzzOptions): Promise<FuzzReport> {
       }
     } catch (e) {
       rec.finding(i, `lane ${lane}: threw ${e instanceof Error ? `${e.name}: ${e.message.slice(0, 200)}` : String(e)}`);
-    }
-    if (i % 20_000 === 19_999) {
-      rec.sample();
-      opts.log?.(`${i + 1} inputs`);
     }
   }
   return rec.report(opts.inputs);

@@ -35,6 +35,7 @@ import { type Server, type Socket, createConnection, createServer } from 'node:n
 import * as tls from 'node:tls';
 import type { EndpointOf } from '../base/endpoint.js';
 import type { Logger } from '../base/logger.js';
+import { PeerWatch, queueLimitFor } from '../base/peer-watch.js';
 import { Redialer } from '../base/redial.js';
 import { type TlsFiles, type TlsMaterial, loadTlsFiles } from '../base/tls.js';
 import {
@@ -123,7 +124,7 @@ export interface ChannelStats extends ChannelCounters {
 }
 
 /** Default bytes queued for one controller before its packet-ins are dropped and its input paused. */
-export const DEFAULT_QUEUE_LIMIT = 1 << 20;
+export { DEFAULT_QUEUE_LIMIT } from '../base/peer-watch.js';
 /** Port-status and flow-removed are dropped only past this many times the queue limit. */
 const ASYNC_HEADROOM = 16;
 
@@ -159,18 +160,13 @@ class Connection implements ControllerConnection {
   helloDone = false;
   async = { packet_in: [...DEFAULT_ASYNC.packet_in], port_status: [...DEFAULT_ASYNC.port_status], flow_removed: [...DEFAULT_ASYNC.flow_removed] };
   private readonly framer = new Framer();
-  private lastRx = Date.now();
-  private probeSent = false;
   private timer: NodeJS.Timeout | undefined;
   private xid = 0x10000000;
   closed = false;
   /** Whether the session reached the main state: hello done and a features request answered. */
   main = false;
-  /** Frames read but not yet handled while the input is paused (see handleFrames). */
-  private backlog: Buffer[] = [];
-  /** Bytes the kernel had taken at the last probe tick, and since when nothing more was taken. */
-  private lastFlushed = 0;
-  private stuckSince: number | undefined;
+  /** Silence, stuck writes and input held while the queue is full (base/peer-watch.ts: the controller's rule too). */
+  private readonly watch: PeerWatch;
   /** Drops of asynchronous messages for this controller, and whether a drop episode is going on (for the log). */
   packetInDropped = 0;
   asyncDropped = 0;
@@ -183,6 +179,7 @@ class Connection implements ControllerConnection {
     /** The active target this connection was dialled for (undefined for accepted connections). */
     readonly target?: Target,
   ) {
+    this.watch = new PeerWatch(sock, channel.probeMs, channel.queueLimit);
     sock.setNoDelay(true);
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.on('error', (err) => this.channel.log.warn({ conn: id, err: err.message }, 'controller connection error'));
@@ -200,29 +197,15 @@ class Connection implements ControllerConnection {
   }
 
   private probe(): void {
-    const now = Date.now();
-    // Stuck: bytes are queued and the kernel took none of them for twice the probe interval.
-    const queued = this.sock.writableLength;
-    const flushed = this.sock.bytesWritten - queued;
-    if (queued > 0 && flushed === this.lastFlushed) this.stuckSince ??= now;
-    else this.stuckSince = undefined;
-    this.lastFlushed = flushed;
-    const idle = now - this.lastRx;
-    // A silent controller that has not taken what is queued for it (our echo request, at least) is
-    // counted as stuck too, whichever rule fires first.
-    if ((this.stuckSince !== undefined && now - this.stuckSince > 2 * this.channel.probeMs) || (queued > 0 && idle > 2 * this.channel.probeMs)) {
-      this.channel.log.warn({ conn: this.id, queuedBytes: queued, stuckMs: now - (this.stuckSince ?? this.lastRx) }, 'controller is not reading: disconnecting');
+    const k = this.watch.tick();
+    if (k.kind === 'stuck') {
+      this.channel.log.warn({ conn: this.id, queuedBytes: k.queuedBytes, stuckMs: k.stuckMs }, 'controller is not reading: disconnecting');
       this.channel.counters.stuckDropped++;
       this.close();
-      return;
-    }
-    // While its input waits for its queue to drain, its silence is ours: the rule above decides.
-    if (this.backlog.length > 0) return;
-    if (idle > 2 * this.channel.probeMs) {
-      this.channel.log.warn({ conn: this.id, idleMs: idle }, 'no reply to echo request: disconnecting');
+    } else if (k.kind === 'silent') {
+      this.channel.log.warn({ conn: this.id, idleMs: k.idleMs }, 'no reply to echo request: disconnecting');
       this.close();
-    } else if (idle > this.channel.probeMs && !this.probeSent) {
-      this.probeSent = true;
+    } else if (k.kind === 'probe') {
       this.send({ type: 'OFPEchoRequest', xid: this.nextXid(), data: Buffer.alloc(0) });
     }
   }
@@ -265,7 +248,7 @@ class Connection implements ControllerConnection {
   }
 
   get readPaused(): boolean {
-    return this.backlog.length > 0;
+    return this.watch.held;
   }
 
   private onDrain(): void {
@@ -273,11 +256,7 @@ class Connection implements ControllerConnection {
       this.dropping = false;
       this.channel.log.info({ conn: this.id, packetInDropped: this.packetInDropped, asyncDropped: this.asyncDropped }, 'controller caught up');
     }
-    if (this.backlog.length === 0 || this.closed) return;
-    const frames = this.backlog;
-    this.backlog = [];
-    this.handleFrames(frames, 0);
-    if (this.backlog.length === 0 && !this.closed) this.sock.resume();
+    this.watch.drained((frames) => this.handleFrames(frames), () => !this.closed);
   }
 
   send(msg: OFPMessage): void {
@@ -290,8 +269,7 @@ class Connection implements ControllerConnection {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastRx = Date.now();
-    this.probeSent = false;
+    this.watch.heard();
     let frames: Buffer[];
     try {
       frames = this.framer.push(chunk);
@@ -303,12 +281,8 @@ class Connection implements ControllerConnection {
       this.close();
       return;
     }
-    if (this.backlog.length > 0) {
-      // paused, yet a chunk that was already read arrived: it waits behind the others
-      for (const f of frames) this.backlog.push(f);
-      return;
-    }
-    this.handleFrames(frames, 0);
+    if (this.watch.waitIfHeld(frames)) return;
+    this.handleFrames(frames);
   }
 
   /**
@@ -316,13 +290,11 @@ class Connection implements ControllerConnection {
    * socket is paused) until it drains. Checked before each message: one request may produce a large
    * reply (a flow-stats dump), but no second one is read while that is queued.
    */
-  private handleFrames(frames: readonly Buffer[], from: number): void {
-    for (let i = from; i < frames.length; i++) {
+  private handleFrames(frames: readonly Buffer[]): void {
+    for (let i = 0; i < frames.length; i++) {
       if (this.closed) return;
-      if (this.sock.writableLength >= this.channel.queueLimit) {
-        this.backlog = frames.slice(i);
+      if (this.watch.holdIfFull(frames, i)) {
         this.channel.counters.readPauses++;
-        this.sock.pause();
         return;
       }
       this.onMessage(frames[i] as Buffer);
@@ -478,8 +450,7 @@ export class Channel extends EventEmitter {
     this.handler = opts.handler;
     this.log = opts.log;
     this.probeMs = (opts.probeInterval ?? 5) * 1000;
-    // at least the socket's high-water mark, so a queue past the limit always ends in a 'drain'
-    this.queueLimit = Math.max(64 * 1024, opts.queueLimit ?? DEFAULT_QUEUE_LIMIT);
+    this.queueLimit = queueLimitFor(opts.queueLimit);
     for (const t of opts.targets) {
       if (t.kind !== 'tcp' && t.kind !== 'ssl') continue;
       this.redialers.set(

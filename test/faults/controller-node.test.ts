@@ -23,13 +23,13 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stopProcess } from '../../base/shutdown.js';
 import { nodeCtl } from '../../overlay/ctl.js';
 import { inNs } from '../../scripts/netlab.js';
 import { ROOT, TAP_NET, ping, statusOf } from '../../scripts/overlay-lab.js';
 import { waitFor } from '../helpers/wait.js';
-import { FaultLab, checkLab, secs } from './overlay-faults.js';
+import { type FaultLab, faultSuite, secs } from './overlay-faults.js';
 
 const OSKEN = '/usr/bin/osken-manager';
 const APP = join(ROOT, 'controller', 'osken', 'bounded_flood.py');
@@ -48,19 +48,10 @@ type Mode = keyof typeof MODES;
 
 describe.skipIf(MISSING !== undefined)(`an overlay node's external controller killed${MISSING === undefined ? '' : ` — skipped: ${MISSING}`}`, () => {
   let lab: FaultLab;
-  const figures: Record<string, unknown> = {};
+  const figures = faultSuite('fc', SPECS, 'controller', (l) => {
+    lab = l;
+  });
   const oskens = new Map<string, { proc: ChildProcess; log: string[] }>();
-
-  beforeAll(async () => {
-    checkLab();
-    lab = new FaultLab('fc', SPECS);
-    await lab.services();
-  }, 60_000);
-
-  afterAll(async () => {
-    if (Object.keys(figures).length > 0) process.stdout.write(`faults figures (controller): ${JSON.stringify(figures)}\n`);
-    await lab?.close();
-  }, 30_000);
 
   /** os-ken with BoundedFlood in the node's namespace; resolves once it listens. */
   async function startOsken(name: string): Promise<void> {

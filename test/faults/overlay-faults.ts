@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { type LabNode, NatLab, type NatRouter, type Coturn, type Prosody, natLabMissing, natRouter, nodeBehind, publicNode, startCoturn, startProsody, stunMappedAddress } from '../../scripts/natlab.js';
 import { type RunningNode, TAP_NET, account, distStale, labNodeConfig, ping, startLabNode, statusOf } from '../../scripts/overlay-lab.js';
 import type { NodeStatus } from '../../overlay/node.js';
+import { afterAll, beforeAll } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
 
 /** Where a lab node sits: behind a default home NAT, behind a symmetric NAT, or on the public net. */
@@ -22,6 +23,27 @@ export interface FaultNodeSpec {
   /** The TAP address's last octet (10.10.10.<ip>). */
   readonly ip: number;
   readonly place: Place;
+}
+
+/**
+ * Opens a fault test's describe(): before its tests, the lab (checkLab first) with prosody and coturn up;
+ * after them, the figures the tests wrote printed (`faults figures (what): {...}`) and the lab closed.
+ * `use` receives the lab as soon as it exists; the figures object is returned for the tests to fill.
+ */
+export function faultSuite(tag: string, specs: readonly FaultNodeSpec[], what: string, use: (lab: FaultLab) => void): Record<string, unknown> {
+  const figures: Record<string, unknown> = {};
+  let lab: FaultLab | undefined;
+  beforeAll(async () => {
+    checkLab();
+    lab = new FaultLab(tag, specs);
+    use(lab);
+    await lab.services();
+  }, 60_000);
+  afterAll(async () => {
+    if (Object.keys(figures).length > 0) process.stdout.write(`faults figures (${what}): ${JSON.stringify(figures)}\n`);
+    await lab?.close();
+  }, 30_000);
+  return figures;
 }
 
 /** Throws unless this machine can run the NAT lab and dist/ is fresh. */
@@ -124,6 +146,21 @@ export class FaultLab {
     const s = await statusOf(this.node(name)); // undefined until its control socket exists
     if (s === undefined) return [];
     return s.links.filter((l) => l.state === 'up' && l.port !== undefined).map((l) => this.nameOf(l.peerId)).sort();
+  }
+
+  /**
+   * The ids of the given nodes' up links, "n1>n2" → id. With `among`, only the links whose peer is one
+   * of the given nodes too. Equal maps before and after a fault: no link among them was replaced.
+   */
+  async linkIds(names: readonly string[], among = false): Promise<Map<string, string>> {
+    const ids = new Map<string, string>();
+    for (const n of names) {
+      for (const l of (await this.node(n).status()).links) {
+        const peer = this.nameOf(l.peerId);
+        if (l.state === 'up' && l.port !== undefined && (!among || names.includes(peer))) ids.set(`${n}>${peer}`, l.linkId);
+      }
+    }
+    return ids;
   }
 
   /** Whether every running node has all the others as up links (a full mesh: 4 nodes, 2 successors). */

@@ -20,9 +20,9 @@
  *   ordered pairs of the five ping.
  * Heal times are printed (`faults figures: {...}`). Needs root, prosody, coturn, nftables, fresh dist/.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
-import { FaultLab, backgroundPing, checkLab, relayedTo, secs, sleep } from './overlay-faults.js';
+import { type FaultLab, backgroundPing, faultSuite, relayedTo, secs, sleep } from './overlay-faults.js';
 
 const SPECS = [
   { name: 'n1', id: '1a000000000000000000000000000000', ip: 1, place: 'nat' },
@@ -36,27 +36,9 @@ const TURN_OUTAGE_MS = 20_000;
 
 describe('the XMPP and TURN servers fail under a running overlay', () => {
   let lab: FaultLab;
-  const figures: Record<string, unknown> = {};
-
-  beforeAll(async () => {
-    checkLab();
-    lab = new FaultLab('fs', SPECS);
-    await lab.services();
-  }, 60_000);
-
-  afterAll(async () => {
-    if (Object.keys(figures).length > 0) process.stdout.write(`faults figures (signal, turn): ${JSON.stringify(figures)}\n`);
-    await lab?.close();
-  }, 30_000);
-
-  /** Link ids of every up link, per node: "n1>n2" → id. */
-  async function linkIds(names: readonly string[]): Promise<Map<string, string>> {
-    const ids = new Map<string, string>();
-    for (const n of names) {
-      for (const l of (await lab.node(n).status()).links) if (l.state === 'up' && l.port !== undefined) ids.set(`${n}>${lab.nameOf(l.peerId)}`, l.linkId);
-    }
-    return ids;
-  }
+  const figures = faultSuite('fs', SPECS, 'signal, turn', (l) => {
+    lab = l;
+  });
 
   it('forms: four nodes in a full mesh, n3 relayed through TURN to a NATed peer, all pairs ping', async () => {
     const t0 = Date.now();
@@ -110,7 +92,7 @@ describe('the XMPP and TURN servers fail under a running overlay', () => {
     figures.turnStopToRelayedDown = secs(Date.now() - stoppedAt);
     // Links that never used the relay are the same links as before, still up.
     await sleep(2000);
-    const now = await linkIds(FIRST);
+    const now = await lab.linkIds(FIRST);
     for (const [k, id] of direct) expect(now.get(k), `link ${k}`).toBe(id);
     const { sent, received } = await across.done;
     figures.directPingDuringTurnOutage = `${received}/${sent}`;
@@ -135,7 +117,7 @@ describe('the XMPP and TURN servers fail under a running overlay', () => {
   }, 120_000);
 
   it('XMPP server restarted: links carry traffic throughout, nodes log in again, a node started afterwards joins', async () => {
-    const before = await linkIds(FIRST);
+    const before = await lab.linkIds(FIRST);
     const s3 = await lab.node('n3').status();
     const relayedPeer = FIRST.find((n) => n !== 'n3' && relayedTo(s3, lab.idOf(n)));
     if (relayedPeer === undefined) throw new Error('n3 has no relayed link to ping across');
@@ -148,7 +130,7 @@ describe('the XMPP and TURN servers fail under a running overlay', () => {
       return true;
     }, 20_000, { intervalMs: 200 });
     await sleep(3000); // the outage lasts; the links are on their own
-    expect(await linkIds(FIRST)).toEqual(before);
+    expect(await lab.linkIds(FIRST)).toEqual(before);
     const backAt = Date.now();
     await lab.prosody.start();
     await waitFor('every node online again', async () => {
@@ -162,7 +144,7 @@ describe('the XMPP and TURN servers fail under a running overlay', () => {
     figures.pingsDuringXmppOutage = { n1n2: `${d.received}/${d.sent}`, [`n3${relayedPeer}`]: `${r.received}/${r.sent}` };
     expect(d.received).toBeGreaterThanOrEqual(Math.floor(d.sent * 0.9));
     expect(r.received).toBeGreaterThanOrEqual(Math.floor(r.sent * 0.9));
-    expect(await linkIds(FIRST)).toEqual(before);
+    expect(await lab.linkIds(FIRST)).toEqual(before);
 
     const joinAt = Date.now();
     lab.start('n5');

@@ -18,9 +18,9 @@
  * nftables and a fresh dist/.
  */
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
-import { FaultLab, checkLab, secs, sleep } from './overlay-faults.js';
+import { type FaultLab, faultSuite, secs, sleep } from './overlay-faults.js';
 
 const SPECS = [
   { name: 'n1', id: '1a000000000000000000000000000000', ip: 1, place: 'nat' },
@@ -34,30 +34,9 @@ const CUT_MS = 30_000;
 
 describe('the underlay of one node cut for 30 s', () => {
   let lab: FaultLab;
-  const figures: Record<string, unknown> = {};
-
-  beforeAll(async () => {
-    checkLab();
-    lab = new FaultLab('fu', SPECS);
-    await lab.services();
-  }, 60_000);
-
-  afterAll(async () => {
-    if (Object.keys(figures).length > 0) process.stdout.write(`faults figures (underlay): ${JSON.stringify(figures)}\n`);
-    await lab?.close();
-  }, 30_000);
-
-  /** Link ids among the given nodes: "n1>n2" → id. */
-  async function linkIds(names: readonly string[]): Promise<Map<string, string>> {
-    const ids = new Map<string, string>();
-    for (const n of names) {
-      for (const l of (await lab.node(n).status()).links) {
-        const peer = lab.nameOf(l.peerId);
-        if (l.state === 'up' && l.port !== undefined && names.includes(peer)) ids.set(`${n}>${peer}`, l.linkId);
-      }
-    }
-    return ids;
-  }
+  const figures = faultSuite('fu', SPECS, 'underlay', (l) => {
+    lab = l;
+  });
 
   /** The cut: n4's router forwards nothing, either way (its own table, so removing it restores all). */
   const routerNs = (): string => {
@@ -74,7 +53,7 @@ describe('the underlay of one node cut for 30 s', () => {
     await waitFor('a full mesh of four', () => lab.fullMesh(ALL), 60_000, { intervalMs: 250, detail: () => ALL.map((n) => `${n}: ${lab.node(n).tail(4)}`).join('\n') });
     await lab.allPairs('all pairs of four', 40_000, ALL);
     const before = await lab.node('n4').status();
-    const restLinks = await linkIds(REST);
+    const restLinks = await lab.linkIds(REST, true);
     const pids = ALL.map((n) => lab.node(n).proc.pid);
 
     const cutAt = Date.now();
@@ -99,7 +78,7 @@ describe('the underlay of one node cut for 30 s', () => {
       // n4 knows it is cut off: its XMPP session fails its keepalive (TCP alone would look fine for minutes).
       await waitFor('n4 reports signaling offline', async () => !(await lab.node('n4').status()).signalOnline, Math.max(1000, CUT_MS - (Date.now() - cutAt)), { intervalMs: 200 });
       figures.cutToN4SignalingOffline ??= secs(Date.now() - cutAt);
-      expect(await linkIds(REST)).toEqual(restLinks);
+      expect(await lab.linkIds(REST, true)).toEqual(restLinks);
       await sleep(Math.max(0, CUT_MS - (Date.now() - cutAt)));
     } finally {
       nft('delete table ip tfcut\n');
@@ -119,6 +98,6 @@ describe('the underlay of one node cut for 30 s', () => {
     expect(after.signalOnline).toBe(true);
     const connected = after.topology.edges.filter((e) => e.state === 'connected').map((e) => lab.nameOf(e.peer));
     for (const p of after.topology.successors) expect(connected, `n4's successor ${lab.nameOf(p)}`).toContain(lab.nameOf(p));
-    expect(await linkIds(REST)).toEqual(restLinks);
+    expect(await lab.linkIds(REST, true)).toEqual(restLinks);
   }, 150_000);
 });

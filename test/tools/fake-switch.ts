@@ -16,7 +16,8 @@
  */
 import { once } from 'node:events';
 import { type Socket, createConnection } from 'node:net';
-import { Framer, type MessageOf, OFPBRC, OFPET, type OFPMessage, type Port, decode, encode } from '../../openflow/index.js';
+import { Framer, type MessageOf, OFPBRC, OFPET, type OFPMessage, type Port, encode } from '../../openflow/index.js';
+import { readMessages } from './of-stream.js';
 
 export interface FakeSwitchOptions {
   readonly dpid: bigint;
@@ -119,24 +120,13 @@ export class FakeSwitch {
   }
 
   private onData(chunk: Buffer): void {
-    let frames: Buffer[];
-    try {
-      frames = this.framer.push(chunk);
-    } catch (e) {
-      this.opts.onBadInput?.(`unframeable stream: ${e instanceof Error ? e.message : String(e)}`);
-      this.sock.destroy();
-      return;
-    }
-    for (const raw of frames) {
-      let msg: OFPMessage;
-      try {
-        msg = decode(raw);
-      } catch (e) {
-        this.opts.onBadInput?.(`undecodable message type ${raw[1]}: ${e instanceof Error ? e.message : String(e)}`);
-        continue;
-      }
+    const framed = readMessages(this.framer, chunk, this.opts.onBadInput, (msg) => {
       if (this.opts.record) this.got.push(msg);
       for (const r of this.opts.answer?.(msg) ?? this.defaultAnswer(msg)) this.send(r);
+    });
+    if (!framed) {
+      this.sock.destroy();
+      return;
     }
     this.opts.onChunk?.();
   }

@@ -223,9 +223,16 @@ class ListeningRemoteController(RemoteController):
         return
 
 
+# TinflowSwitch parameters every network of this run gets unless a scenario says otherwise: run.py --shared
+# sets {'shared': True}, so that all tinflow switches of a network are bridges of one process.
+TINFLOW_DEFAULTS = {}
+
+
 def tinflowSwitchClass(logDir, **params):
-    "TinflowSwitch with these defaults (failMode, offload, ...) and logs in logDir."
-    return specialClass(TinflowSwitch, defaults=dict(logDir=logDir, **params))
+    "TinflowSwitch with these defaults (failMode, offload, ...; TINFLOW_DEFAULTS first) and logs in logDir."
+    defaults = dict(TINFLOW_DEFAULTS)
+    defaults.update(params)
+    return specialClass(TinflowSwitch, defaults=dict(logDir=logDir, **defaults))
 
 
 def ovsSwitchClass(**params):

@@ -7,7 +7,10 @@
 (it has Mininet), a built tinflow (npm run build), node on PATH, Open vSwitch (started here when not
 running, and stopped again at the end), osken-manager, iperf3, ethtool, telnet.
 
-    /usr/bin/python3 mininet/run.py [-k SUBSTRING ...] [--list] [--keep-logs] [-v]
+    /usr/bin/python3 mininet/run.py [-k SUBSTRING ...] [--shared] [--list] [--keep-logs] [-v]
+
+--shared runs every tinflow switch of a network as a bridge of one `tinflow switch` process
+(TinflowSwitch(shared=True)) instead of one process per switch; the lines say "[shared]".
 
 Logs (switches, controllers, os-ken, tracebacks) go to a temporary folder, removed when everything passed
 unless --keep-logs. SIGTERM and SIGINT stop the network being tested before exiting; what a crashed run
@@ -66,8 +69,12 @@ def main():
     ap.add_argument('--list', action='store_true', help='list the scenarios and exit')
     ap.add_argument('--keep-logs', action='store_true', help='keep the log folder even when everything passed')
     ap.add_argument('--iperf-seconds', type=int, default=2)
+    ap.add_argument('--shared', action='store_true', help='tinflow switches of a network as bridges of one process')
     ap.add_argument('-v', action='store_true', help="Mininet's info output")
     args = ap.parse_args()
+    if args.shared:
+        lab.TINFLOW_DEFAULTS['shared'] = True
+    mode = ' [shared]' if args.shared else ''
 
     chosen = [s for s in scenarios.allScenarios() if not args.k or any(k in s.name for k in args.k)]
     if args.list:
@@ -124,7 +131,7 @@ def main():
                     passed += 1
                 else:
                     failed += 1
-                print('%s %5.1fs  %s: %s' % ('PASS' if ok else 'FAIL', time.monotonic() - t0, sc.name, detail), flush=True)
+                print('%s %5.1fs  %s%s: %s' % ('PASS' if ok else 'FAIL', time.monotonic() - t0, sc.name, mode, detail), flush=True)
     except (KeyboardInterrupt, lab.Terminated):
         print('mininet: interrupted')
     except lab.LabError as e:  # the janitor's lock: another run is in progress

@@ -24,8 +24,8 @@ from mininet.topo import LinearTopo, SingleSwitchTopo
 from mininet.topolib import TreeTopo
 from mininet.util import customClass
 
-from lab import (KindLinearTopo, LabError, NetLab, TriangleTopo, farthestHosts, iperf3TcpMbps, ovsSwitchClass, ping,
-                 tinflowSwitchClass, waitFor)
+from lab import (TINFLOW_DEFAULTS, KindLinearTopo, LabError, NetLab, TriangleTopo, farthestHosts, iperf3TcpMbps,
+                 ovsSwitchClass, ping, tinflowSwitchClass, waitFor)
 from tinflow import TinflowSwitch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -175,7 +175,8 @@ class CustomFileScenario(Scenario):
             raise LabError('mn --custom defines no __file__; this check would not see a dependency on it')
         port, listen = ctx.ports.take(), ctx.ports.take()
         try:
-            switch = customClass(customs['switches'], 'tinflow,failMode=secure,logDir=%s' % ctx.logDir)
+            shared = ',shared=True' if TINFLOW_DEFAULTS.get('shared') else ''
+            switch = customClass(customs['switches'], 'tinflow,failMode=secure,logDir=%s%s' % (ctx.logDir, shared))
             controller = customClass(customs['controllers'], 'tinflow,port=%d,logDir=%s' % (port, ctx.logDir))
             with NetLab(ctx, SingleSwitchTopo(3), switch=switch, controller=controller, listenPort=listen) as lab:
                 loss = lab.net.pingAll()

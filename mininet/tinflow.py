@@ -10,9 +10,12 @@ or from Python:
 
 TinflowSwitch runs `scripts/tinflow switch` on the switch's veths (AF_PACKET), with the OpenFlow port
 numbers Mininet assigned (`self.ports[intf]`), Mininet's dpid, and the controllers Mininet passes to
-`start()`. `connected()` asks the switch's control socket (`tinflow switchctl status`) how many
+`start()`. With shared=True (`--switch tinflow,shared=True`) the switches of a network are bridges of one
+`tinflow switch` process instead (switchctl add-br / del-br), as OVS's bridges share ovs-vswitchd.
+`connected()` asks the switch's control socket (`tinflow switchctl status`, of its bridge) how many
 controllers finished the OpenFlow hello. `stop()` ends exactly the process it started (SIGTERM, then
-SIGKILL), also after Mininet has deleted the veths, which it does first.
+SIGKILL), also after Mininet has deleted the veths, which it does first; shared, it removes its bridge and
+the last one ends the process.
 
 TinflowController runs `scripts/tinflow controller` (apps: `learning`, `hub` or a module path) and stops
 it by PID.
@@ -136,13 +139,17 @@ class Proc(object):
             return ''
 
 
-def ctlRequest(path, cmd, args=(), timeout=2.0):
-    "One request on a switch control socket (switch/ctl.ts): returns the reply's lines; raises on error."
+def ctlRequest(path, cmd, args=(), timeout=2.0, bridge=None):
+    """One request on a switch control socket (switch/ctl.ts), to one bridge of the process when bridge is
+       given: returns the reply's lines; raises on error."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    req = {'cmd': cmd, 'args': list(args)}
+    if bridge is not None:
+        req['bridge'] = bridge
     try:
         s.connect(path)
-        s.sendall((json.dumps({'cmd': cmd, 'args': list(args)}) + '\n').encode())
+        s.sendall((json.dumps(req) + '\n').encode())
         buf = b''
         while not buf.endswith(b'\n'):
             chunk = s.recv(65536)
@@ -155,6 +162,72 @@ def ctlRequest(path, cmd, args=(), timeout=2.0):
     if not reply.get('ok'):
         raise RuntimeError('switchctl %s: %s' % (cmd, reply.get('error')))
     return reply['lines']
+
+
+class SharedProcess(object):
+    """One `tinflow switch --ctl SOCKET` process hosting the bridges of every shared TinflowSwitch that uses
+       the same log folder (one network): started when the first bridge is added, stopped (by PID) when the
+       last one is removed."""
+
+    running = {}  # control socket path -> SharedProcess
+
+    def __init__(self, logDir, logLevel):
+        self.ctlPath = os.path.join(logDir, 'tinflow-shared.ctl')
+        self.logPath = os.path.join(logDir, 'tinflow-shared.log')
+        self.bridges = set()
+        self.exitCode = None
+        self.proc = Proc(tinflowCommand() + ['switch', '--ctl', self.ctlPath, '--log-level', logLevel], self.logPath)
+        debug('tinflow shared switch: pid %d, %s\n' % (self.proc.pid, self.ctlPath))
+        deadline = time.monotonic() + 20.0
+        while True:
+            if not self.proc.alive():
+                raise RuntimeError('the shared tinflow switch exited with status %s:\n%s' % (self.proc.returncode, self.proc.logTail()))
+            try:
+                ctlRequest(self.ctlPath, 'list-br')
+                break
+            except (OSError, ValueError, RuntimeError):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError('the shared tinflow switch does not answer on %s after 20 s' % self.ctlPath)
+                time.sleep(0.1)
+
+    @classmethod
+    def get(cls, logDir, logLevel):
+        "The running process for logDir, started if there is none (or it died)."
+        path = os.path.join(logDir, 'tinflow-shared.ctl')
+        sp = cls.running.get(path)
+        if sp is None or not sp.proc.alive():
+            sp = cls.running[path] = SharedProcess(logDir, logLevel)
+        return sp
+
+    def addBridge(self, name, args):
+        ctlRequest(self.ctlPath, 'add-br', [name] + list(args), timeout=20.0)
+        self.bridges.add(name)
+
+    def delBridge(self, name, timeout=5.0):
+        """Removes a bridge (and stops the process after the last one). Returns 0 when the bridge ended
+           cleanly (and, for the last one, the process exited 0), else the process's status or -1."""
+        self.bridges.discard(name)
+        status = 0
+        try:
+            ctlRequest(self.ctlPath, 'del-br', [name], timeout=20.0)
+        except (OSError, ValueError, RuntimeError) as e:
+            error('*** shared tinflow switch: del-br %s: %s\n' % (name, e))
+            status = self.proc.returncode if self.proc.returncode is not None else -1
+        if not self.bridges:
+            status = self.stop(timeout) or status
+        return status
+
+    def stop(self, timeout=5.0):
+        "Ends the process (SIGTERM, SIGKILL after timeout); returns its exit status."
+        if SharedProcess.running.get(self.ctlPath) is self:
+            del SharedProcess.running[self.ctlPath]
+        self.exitCode = self.proc.stop(timeout)
+        if self.exitCode != 0:
+            error('*** the shared tinflow switch exited with status %s; log %s:\n%s' % (self.exitCode, self.logPath, self.proc.logTail()))
+        if os.path.exists(self.ctlPath):
+            os.unlink(self.ctlPath)
+        return self.exitCode
 
 
 class TinflowSwitch(Switch):
@@ -172,13 +245,20 @@ class TinflowSwitch(Switch):
               brought up (`ip link set NAME up`, or opts='--local-up')
        listenPort: also accept controllers (dpctl, ovs-ofctl) on ptcp:listenPort:127.0.0.1
        logLevel: the switch's log level; logDir: where NAME.log and NAME.ctl go (a temporary folder)
-       opts: further `tinflow switch` flags, as a string"""
+       shared: be a bridge of one `tinflow switch` process shared by every shared switch with the same
+               logDir (as OVS's bridges share ovs-vswitchd): start() adds the bridge (switchctl add-br),
+               stop() removes it (del-br), the last one stops the process. Default: a process per switch
+       opts: further `tinflow switch` flags (bridge flags only when shared), as a string"""
 
     dpidLen = 16
 
     def __init__(self, name, failMode='secure', offload=True, gro=False, local=False, logLevel='info', logDir=None,
-                 probeInterval=None, **params):
+                 probeInterval=None, shared=False, **params):
         Switch.__init__(self, name, **params)
+        if shared in ('True', 'true', '1'):  # from `--switch tinflow,shared=True`, which may pass a string
+            shared = True
+        if shared and self.inNamespace:
+            raise ValueError('%s: a shared tinflow switch runs in the root namespace (inNamespace=False)' % name)
         if failMode not in ('secure', 'standalone'):
             raise ValueError('%s: failMode must be secure or standalone, not %r' % (name, failMode))
         self.failMode = failMode
@@ -188,6 +268,8 @@ class TinflowSwitch(Switch):
         self.logLevel = logLevel
         self.logDir = logDir
         self.probeInterval = probeInterval
+        self.shared = bool(shared) and shared not in ('False', 'false', '0')
+        self.sharedProc = None
         self.proc = None
         self.activeControllers = 0
         self.exitCode = None
@@ -209,8 +291,12 @@ class TinflowSwitch(Switch):
         logDir = self.logDir or defaultLogDir()
         self.ctlPath = os.path.join(logDir, self.name + '.ctl')
         self.logPath = os.path.join(logDir, self.name + '.log')
-        argv = tinflowCommand() + ['switch', '--name', self.name, '--dpid', self.dpid, '--fail-mode', self.failMode,
-                                   '--ctl', self.ctlPath, '--log-level', self.logLevel]
+        return (tinflowCommand() + ['switch', '--name', self.name, '--ctl', self.ctlPath, '--log-level', self.logLevel]
+                + self.bridgeArgs(controllers))
+
+    def bridgeArgs(self, controllers):
+        "The bridge's own flags (`tinflow switch --name NAME ...` and `switchctl add-br NAME ...` take the same)."
+        argv = ['--dpid', self.dpid, '--fail-mode', self.failMode]
         if not self.local:
             argv.append('--no-local')
         if self.offload:
@@ -231,18 +317,30 @@ class TinflowSwitch(Switch):
         "Starts the switch process on our veths, connecting to Mininet's controllers."
         if self.proc and self.proc.alive():
             raise RuntimeError('%s is already running (pid %d)' % (self.name, self.proc.pid))
-        argv = self.commandLine(controllers)
         self.activeControllers = len(controllers)
         self.exitCode = None
+        if self.shared:
+            self.startShared(controllers)
+            return
+        argv = self.commandLine(controllers)
         prefix = ['mnexec', '-a', str(self.pid)] if self.inNamespace else None
         self.proc = Proc(argv, self.logPath, prefix=prefix)
         debug('%s: pid %d: %s\n' % (self.name, self.proc.pid, ' '.join(argv)))
+
+    def startShared(self, controllers):
+        "Adds this switch as a bridge of the network's shared process (started on first use)."
+        sp = SharedProcess.get(self.logDir or defaultLogDir(), self.logLevel)
+        self.ctlPath, self.logPath = sp.ctlPath, sp.logPath
+        args = self.bridgeArgs(controllers)
+        sp.addBridge(self.name, args)
+        self.sharedProc, self.proc = sp, sp.proc
+        debug('%s: bridge of pid %d: add-br %s %s\n' % (self.name, sp.proc.pid, self.name, ' '.join(args)))
 
     def ctl(self, cmd, *args):
         "A `tinflow switchctl` request (status, dump-flows, dump-ports, trace IN_PORT FRAME): the reply's lines."
         if not self.ctlPath:
             raise RuntimeError('%s has not been started' % self.name)
-        return ctlRequest(self.ctlPath, cmd, args)
+        return ctlRequest(self.ctlPath, cmd, args, bridge=self.name if self.shared else None)
 
     def status(self):
         "The switch's `status` as a dict ({'dpid': '0x1', 'controllers-connected': '1', ...}), or None if unreachable."
@@ -277,7 +375,14 @@ class TinflowSwitch(Switch):
         raise NotImplementedError('%s: cannot remove %s from a running tinflow switch; stop() and start() it' % (self.name, intf))
 
     def stopProcess(self, timeout=5.0):
-        "Ends our switch process (SIGTERM, then SIGKILL after timeout); returns its exit status."
+        """Ends our switch process (SIGTERM, then SIGKILL after timeout); returns its exit status. Shared: removes
+           our bridge (del-br), and the process after the last bridge."""
+        if self.sharedProc:
+            self.exitCode = self.sharedProc.delBridge(self.name, timeout)
+            self.sharedProc = None
+            return self.exitCode
+        if self.shared:
+            return self.exitCode
         if self.proc:
             self.exitCode = self.proc.stop(timeout)
             if self.exitCode != 0:
@@ -297,7 +402,7 @@ class TinflowSwitch(Switch):
     def batchShutdown(cls, switches, run=None):  # pylint: disable=unused-argument
         "Signals every switch first and then waits for each, instead of one after the other."
         for s in switches:
-            if s.proc:
+            if s.proc and not s.shared:  # a shared process is stopped by its last del-br
                 s.proc.terminate()
         for s in switches:
             s.stop()

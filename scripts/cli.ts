@@ -13,10 +13,12 @@ const USAGE = `usage: tinflow <command> [options]
 commands:
   codec decode [--hex HEX]   OpenFlow 1.3 bytes (stdin, or --hex) → one Ryu-JSON object per line
   codec encode               Ryu-JSON (one object per line, or a JSON array) on stdin → one hex line each
-  switch --name NAME ...     the OpenFlow 1.3 switch (tinflow switch --help)
+  switch --name NAME ...     the OpenFlow 1.3 switch; with --ctl and no --name, a process for many bridges (tinflow switch --help)
   controller [--listen tcp:IP:PORT] [--app learning|hub|PATH] [--rest IP:PORT]
                              the OpenFlow 1.3 controller (tinflow controller --help)
-  switchctl --ctl SOCKET ... status, dump-flows, dump-ports, trace IN_PORT FRAME on a running switch
+  switchctl --ctl SOCKET [--bridge NAME] ...
+                             on a running switch: list-br, add-br, del-br, status, dump-flows, dump-ports,
+                             trace IN_PORT FRAME, add-port, add-tap, del-port, process
   node --config FILE         an overlay node: switch, TAP, XMPP signaling, TinCan links (tinflow node --help)
   demo [--nodes N] [--no-web] [--web-port P] [--duration S]
                              an overlay of N nodes behind NAT routers: pings, paths, iperf3, a live web view (root)

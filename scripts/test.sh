@@ -72,23 +72,28 @@ else
   failed=$((failed + 1))
 fi
 
-# Mininet scenarios: one test each; their runner ends with "mininet: N passed, M failed".
-echo "== mininet"
-mn_log=$(mktemp)
-/usr/bin/python3 mininet/run.py 2>&1 | tee "$mn_log"
-mn_status=${PIPESTATUS[0]}
-mn_counts=$(sed -nE 's/^mininet: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$mn_log" | tail -n 1)
-rm -f "$mn_log"
-if [ -n "$mn_counts" ]; then
-  read -r mp mf <<<"$mn_counts"
-  passed=$((passed + mp))
-  failed=$((failed + mf))
-  # a runner that crashed after its summary line still counts as a failure
-  if [ "$mn_status" -ne 0 ] && [ "$mf" -eq 0 ]; then failed=$((failed + 1)); fi
-else
-  echo "!! the Mininet runner printed no summary (exit status $mn_status)"
-  failed=$((failed + 1))
-fi
+# Mininet scenarios: one test each, run twice: one tinflow process per switch, then every switch a bridge
+# of one shared process (--shared); each run ends with "mininet: N passed, M failed".
+for mn_mode in per-switch shared; do
+  echo "== mininet ($mn_mode)"
+  mn_log=$(mktemp)
+  mn_args=()
+  [ "$mn_mode" = shared ] && mn_args=(--shared)
+  /usr/bin/python3 mininet/run.py "${mn_args[@]}" 2>&1 | tee "$mn_log"
+  mn_status=${PIPESTATUS[0]}
+  mn_counts=$(sed -nE 's/^mininet: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$mn_log" | tail -n 1)
+  rm -f "$mn_log"
+  if [ -n "$mn_counts" ]; then
+    read -r mp mf <<<"$mn_counts"
+    passed=$((passed + mp))
+    failed=$((failed + mf))
+    # a runner that crashed after its summary line still counts as a failure
+    if [ "$mn_status" -ne 0 ] && [ "$mf" -eq 0 ]; then failed=$((failed + 1)); fi
+  else
+    echo "!! the Mininet runner ($mn_mode) printed no summary (exit status $mn_status)"
+    failed=$((failed + 1))
+  fi
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

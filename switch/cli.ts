@@ -1,13 +1,14 @@
-/** `tinflow switch`: runs the OpenFlow switch until SIGTERM/SIGINT (see switch/config.ts for flags). */
+/**
+ * `tinflow switch`: runs the OpenFlow switch until SIGTERM/SIGINT (see switch/config.ts for flags). With
+ * --name, the one bridge of the flags; without, an empty process whose bridges come and go through the
+ * control socket (switchctl add-br/del-br). Both are bridges.ts's Bridges.
+ */
 import { ConfigError } from '../base/cli.js';
 import { createLogger } from '../base/logger.js';
 import { onShutdown } from '../base/shutdown.js';
-import { OFPP } from '../openflow/index.js';
-import { Channel } from './channel.js';
+import { Bridges } from './bridges.js';
 import { SWITCH_USAGE, type SwitchConfig, parseSwitchArgs } from './config.js';
-import { serveCtl } from './ctl.js';
-import { Datapath } from './datapath.js';
-import { openInterface, openTap } from './portio/index.js';
+import { serveBridgesCtl } from './ctl.js';
 
 export async function switchMain(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -24,48 +25,22 @@ export async function switchMain(argv: readonly string[]): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger({ level: cfg.logLevel, base: { bridge: cfg.name } });
-  const dp = new Datapath({ name: cfg.name, dpid: cfg.dpid, tables: cfg.tables, failMode: cfg.failMode, log });
-  const opened: { close(): void }[] = [];
-  try {
-    // The LOCAL TAP stays down unless asked (--local-up), as OVS leaves its bridge interface: whoever
-    // uses it brings it up, and the switch reports it as it is.
-    if (cfg.localPort) dp.addPort(openTap(cfg.name, { offload: cfg.offload, up: cfg.localUp }), OFPP.LOCAL);
-    for (const p of cfg.ports) {
-      const port = p.kind === 'tap' ? openTap(p.ifname, { offload: cfg.offload }) : openInterface(p.ifname, { offload: cfg.offload, gro: cfg.gro });
-      opened.push(port);
-      dp.addPort(port, p.number);
+  const log = createLogger({ level: cfg.logLevel, ...(cfg.bridge ? { base: { bridge: cfg.bridge.name } } : {}) });
+  const bridges = new Bridges({ logger: (bridge) => (bridge === cfg.bridge?.name ? log : createLogger({ level: cfg.logLevel, base: { bridge } })) });
+  if (cfg.bridge) {
+    try {
+      await bridges.add(cfg.bridge);
+    } catch (e) {
+      process.stderr.write(`tinflow switch: ${(e as Error).message}\n`);
+      return 2;
     }
-  } catch (e) {
-    process.stderr.write(`tinflow switch: ${(e as Error).message}\n`);
-    dp.stop();
-    for (const o of opened) o.close();
-    return 2;
   }
-  const channel = new Channel({
-    targets: cfg.controllers,
-    handler: dp,
-    log,
-    probeInterval: cfg.probeInterval,
-    ...(cfg.tls ? { tls: cfg.tls } : {}),
-  });
-  dp.attach(channel);
-  try {
-    await channel.start();
-  } catch (e) {
-    process.stderr.write(`tinflow switch: ${(e as Error).message}\n`);
-    dp.stop();
-    return 2;
-  }
-  // add-port / add-tap at run time open devices as the flags do (an interface deleted under the switch
-  // can be added back once it exists again).
-  const open = (kind: 'interface' | 'tap', ifname: string) => (kind === 'tap' ? openTap(ifname, { offload: cfg.offload }) : openInterface(ifname, { offload: cfg.offload, gro: cfg.gro }));
-  const ctl = cfg.ctl ? serveCtl(cfg.ctl, dp, channel, open) : undefined;
-  log.info({ dpid: `0x${cfg.dpid.toString(16)}`, ports: dp.portNumbers(), failMode: cfg.failMode }, 'switch running');
+  const ctl = cfg.ctl ? serveBridgesCtl(cfg.ctl, bridges) : undefined;
+  if (!cfg.bridge) log.info({ ctl: cfg.ctl }, 'switch running with no bridges: add them with switchctl add-br');
   return onShutdown(
     async () => {
       ctl?.close();
-      await channel.stop().finally(() => dp.stop());
+      await bridges.stop();
       return 0;
     },
     { log },

@@ -1,6 +1,7 @@
 /**
  * `tinflow switch` configuration: parsed from the command line into one frozen object, with defaults in
- * one place and errors that name the flag and what was wrong.
+ * one place and errors that name the flag and what was wrong. A bridge's flags are parsed here once, for
+ * both `tinflow switch --name NAME ...` and `switchctl add-br NAME ...` (bridges.ts).
  */
 import { ConfigError, endpointFlag, enumFlag, intFlag, parseFlags } from '../base/cli.js';
 import { LOG_LEVELS, type LogLevel } from '../base/logger.js';
@@ -13,15 +14,14 @@ export interface PortSpec {
   readonly number: number | undefined;
 }
 
-export interface SwitchConfig {
+/** One bridge: what `tinflow switch --name NAME ...` and `switchctl add-br NAME ...` give (the same flags). */
+export interface BridgeConfig {
   readonly name: string;
   readonly dpid: bigint;
   readonly controllers: readonly Target[];
   readonly ports: readonly PortSpec[];
   readonly failMode: 'secure' | 'standalone';
   readonly tables: number;
-  readonly ctl: string | undefined;
-  readonly logLevel: LogLevel;
   readonly offload: boolean;
   /** With offload: merge TCP segments received on interfaces into GSO super-frames (portio/src/gro.c). Off by default. */
   readonly gro: boolean;
@@ -30,6 +30,13 @@ export interface SwitchConfig {
   readonly localUp: boolean;
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | undefined;
   readonly probeInterval: number;
+}
+
+/** The process: its control socket, log level, and the bridge of the flags (none: bridges come by add-br). */
+export interface SwitchConfig {
+  readonly ctl: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly bridge: BridgeConfig | undefined;
 }
 
 const DEFAULTS = {
@@ -44,6 +51,12 @@ export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --co
                       [--fail-mode secure|standalone] [--tables N] [--ctl SOCKET] [--log-level LEVEL]
                       [--offload [--gro]] [--no-local | --local-up] [--cert FILE --key FILE --ca FILE]
                       [--probe-interval S]
+       tinflow switch --ctl SOCKET [--log-level LEVEL]
+
+  Without --name the process starts with no bridge and hosts any number of them, added and removed at run
+  time on its control socket (as ovs-vswitchd): "tinflow switchctl --ctl SOCKET add-br NAME [FLAGS]" takes
+  the bridge flags below (all but --ctl and --log-level), "del-br NAME" removes one, "list-br" lists them,
+  and "--bridge NAME" addresses the other commands to one bridge.
 
   --name NAME          the bridge name; also the LOCAL port's TAP (unless --no-local)
   --dpid HEX           datapath id (default: derived from the name)
@@ -75,27 +88,56 @@ function dpidFromName(name: string): bigint {
   return h;
 }
 
+/** The flags of one bridge (tinflow switch and switchctl add-br). */
+const BRIDGE_FLAGS = {
+  name: { type: 'string' },
+  dpid: { type: 'string' },
+  controller: { type: 'string', multiple: true },
+  listen: { type: 'string', multiple: true },
+  port: { type: 'string', multiple: true },
+  tap: { type: 'string', multiple: true },
+  'fail-mode': { type: 'string' },
+  tables: { type: 'string' },
+  offload: { type: 'boolean' },
+  gro: { type: 'boolean' },
+  'no-local': { type: 'boolean' },
+  'local-up': { type: 'boolean' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  ca: { type: 'string' },
+  'probe-interval': { type: 'string' },
+} as const;
+
+/** The flags of the process, not of a bridge. */
+const PROCESS_FLAGS = {
+  ctl: { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+
+type BridgeValues = ReturnType<typeof parseFlags<typeof BRIDGE_FLAGS>>;
+
+/** `tinflow switch` flags: the process's, and one bridge's when --name is given. */
 export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
-  const values = parseFlags(argv, {
-    name: { type: 'string' },
-    dpid: { type: 'string' },
-    controller: { type: 'string', multiple: true },
-    listen: { type: 'string', multiple: true },
-    port: { type: 'string', multiple: true },
-    tap: { type: 'string', multiple: true },
-    'fail-mode': { type: 'string' },
-    tables: { type: 'string' },
-    ctl: { type: 'string' },
-    'log-level': { type: 'string' },
-    offload: { type: 'boolean' },
-    gro: { type: 'boolean' },
-    'no-local': { type: 'boolean' },
-    'local-up': { type: 'boolean' },
-    cert: { type: 'string' },
-    key: { type: 'string' },
-    ca: { type: 'string' },
-    'probe-interval': { type: 'string' },
-  });
+  const values = parseFlags(argv, { ...BRIDGE_FLAGS, ...PROCESS_FLAGS });
+  const logLevel = enumFlag('--log-level', values['log-level'] ?? DEFAULTS.logLevel, LOG_LEVELS);
+  if (values.name === undefined) {
+    if (values.ctl === undefined) throw new ConfigError('--name', 'required (the bridge name), unless --ctl SOCKET alone starts a process for bridges added with switchctl add-br');
+    const given = Object.keys(values).filter((k) => k in BRIDGE_FLAGS);
+    if (given.length > 0) throw new ConfigError('--name', `required with --${given[0]} (a bridge's flag); without --name, add bridges with switchctl add-br NAME --${given[0]} ...`);
+    return Object.freeze({ ctl: values.ctl, logLevel, bridge: undefined });
+  }
+  return Object.freeze({ ctl: values.ctl, logLevel, bridge: bridgeFromValues(values) });
+}
+
+/** `switchctl add-br NAME FLAGS...`: the same flags as `tinflow switch --name NAME FLAGS...`, less the process's. */
+export function parseBridgeArgs(name: string, argv: readonly string[]): BridgeConfig {
+  const processFlag = argv.find((a) => Object.keys(PROCESS_FLAGS).some((k) => a === `--${k}` || a.startsWith(`--${k}=`)));
+  if (processFlag !== undefined) throw new ConfigError(processFlag.split('=')[0] ?? processFlag, "is the process's (tinflow switch), not a bridge's");
+  if (argv.some((a) => a === '--name' || a.startsWith('--name='))) throw new ConfigError('--name', 'the bridge name is add-br\'s first word, not a flag');
+  return bridgeFromValues(parseFlags(['--name', name, ...argv], BRIDGE_FLAGS));
+}
+
+function bridgeFromValues(values: BridgeValues): BridgeConfig {
   const name = values.name;
   if (!name) throw new ConfigError('--name', 'required (the bridge name)');
   ifname('--name', name);
@@ -135,7 +177,6 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
     addPort('--tap', 'tap', ifname('--tap', tn ?? ''), n !== undefined ? intFlag('--tap', n, 1, 0xfeff) : undefined);
   }
   const failMode = enumFlag('--fail-mode', values['fail-mode'] ?? DEFAULTS.failMode, ['secure', 'standalone']);
-  const logLevel = enumFlag('--log-level', values['log-level'] ?? DEFAULTS.logLevel, LOG_LEVELS);
   if (values.gro === true && values.offload !== true) throw new ConfigError('--gro', 'needs --offload (super-frames travel with virtio-net headers)');
   if (values['local-up'] === true && values['no-local'] === true) throw new ConfigError('--local-up', 'there is no LOCAL port with --no-local');
   const tlsGiven = [values.cert, values.key, values.ca].filter((x) => x !== undefined).length;
@@ -143,15 +184,13 @@ export function parseSwitchArgs(argv: readonly string[]): SwitchConfig {
   if (tlsGiven === 0 && controllers.some((c) => c.kind === 'ssl' || c.kind === 'pssl')) {
     throw new ConfigError('--cert', 'ssl: and pssl: need --cert, --key and --ca', 'ssl: and pssl: need --cert, --key and --ca');
   }
-  const cfg: SwitchConfig = {
+  const cfg: BridgeConfig = {
     name,
     dpid,
     controllers,
     ports,
     failMode,
     tables: values.tables !== undefined ? intFlag('--tables', values.tables, 1, 254) : DEFAULTS.tables,
-    ctl: values.ctl,
-    logLevel,
     offload: values.offload === true,
     gro: values.gro === true,
     localPort: values['no-local'] !== true,

@@ -18,6 +18,11 @@
  * serveCtl a way to open them), as `ovs-vsctl add-port` does: an interface deleted under the switch
  * leaves it (port-status DELETE), and one made again with the same name is added back this way.
  *
+ * Bridges (bridges.ts): a process hosts one bridge or many. `list-br`, `add-br NAME FLAGS` (the bridge
+ * flags of `tinflow switch`, parsed by config.ts), `del-br NAME` and `process` are the process's; every
+ * other command acts on one bridge, named in the request ({"cmd": "status", "bridge": "s1"}; the client's
+ * `--bridge NAME`) or, when the request names none, the only one (an error says which there are).
+ *
  * trace IN_PORT FRAME: FRAME is hex bytes, or fields in OXM names separated by commas
  * (eth_src=..,eth_dst=..,vlan_vid=..,eth_type=0x800,ipv4_src=..,ipv4_dst=..,ip_proto=6,tcp_src=..,
  * tcp_dst=..; udp_*, icmpv4_type/code, arp_op/spa/tpa likewise); unnamed fields take plain defaults.
@@ -42,19 +47,59 @@ export interface ChannelStatus {
 /** Opens a port by kind and device name for add-port / add-tap (the switch's cli.ts passes portio's). */
 export type PortOpener = (kind: 'interface' | 'tap', ifname: string) => FramePort;
 
+/** One bridge as the control socket sees it. */
+export interface CtlBridge {
+  readonly dp: Datapath;
+  readonly channel?: ChannelStatus;
+  /** Absent: the bridge does not open ports at run time. */
+  readonly open?: PortOpener;
+}
+
+/** The bridges a control socket serves (bridges.ts's Bridges, or one datapath). */
+export interface CtlBridges {
+  /** The bridge a request names, or the only one when it names none; throws saying which are there. */
+  bridge(name: string | undefined): CtlBridge;
+  names(): string[];
+  /** add-br NAME FLAGS...; absent: bridges are not added at run time. */
+  addFromArgs?(args: readonly string[]): Promise<string[]>;
+  remove?(name: string): Promise<void>;
+}
+
+/** The control socket of one datapath (what tests that embed a switch serve). */
 export function serveCtl(path: string, dp: Datapath, channel?: ChannelStatus, open?: PortOpener): Server {
+  const one: CtlBridge = { dp, ...(channel ? { channel } : {}), ...(open ? { open } : {}) };
+  return serveBridgesCtl(path, {
+    bridge: (name) => {
+      if (name !== undefined && name !== dp.opts.name) throw new Error(`no bridge ${JSON.stringify(name)} (bridges: ${dp.opts.name})`);
+      return one;
+    },
+    names: () => [dp.opts.name],
+  });
+}
+
+/**
+ * The control socket of a process's bridges. A request may name its bridge ({"cmd": "status", "bridge":
+ * "s1"}); one that does not goes to the only bridge, so a single-bridge process needs no name. Requests
+ * on one connection are answered in order.
+ */
+export function serveBridgesCtl(path: string, bridges: CtlBridges): Server {
   if (existsSync(path)) unlinkSync(path);
   loopDelay.enable();
   const server = createServer((sock) => {
+    let queue: Promise<void> = Promise.resolve();
     createInterface({ input: sock }).on('line', (line) => {
-      let reply: object;
-      try {
-        const req = JSON.parse(line) as { cmd?: unknown; args?: unknown };
-        reply = { ok: true, lines: run(dp, channel, String(req.cmd), Array.isArray(req.args) ? req.args.map(String) : [], open) };
-      } catch (e) {
-        reply = { ok: false, error: (e as Error).message };
-      }
-      sock.write(JSON.stringify(reply) + '\n');
+      queue = queue.then(async () => {
+        let reply: object;
+        try {
+          const req = JSON.parse(line) as { cmd?: unknown; args?: unknown; bridge?: unknown };
+          const args = Array.isArray(req.args) ? req.args.map(String) : [];
+          const bridge = typeof req.bridge === 'string' && req.bridge !== '' ? req.bridge : undefined;
+          reply = { ok: true, lines: await run(bridges, String(req.cmd), args, bridge) };
+        } catch (e) {
+          reply = { ok: false, error: (e as Error).message };
+        }
+        if (!sock.destroyed) sock.write(JSON.stringify(reply) + '\n');
+      });
     });
     sock.on('error', () => {});
   });
@@ -106,7 +151,33 @@ function addPort(dp: Datapath, open: PortOpener | undefined, cmd: string, kind: 
   }
 }
 
-function run(dp: Datapath, channel: ChannelStatus | undefined, cmd: string, args: string[], open?: PortOpener): string[] {
+/** The commands that act on one bridge; the rest are the process's. */
+const BRIDGE_COMMANDS = ['status', 'dump-flows', 'dump-ports', 'trace', 'add-port', 'add-tap', 'del-port'];
+const ALL_COMMANDS = [...BRIDGE_COMMANDS.slice(0, 4), 'process', 'list-br', 'add-br', 'del-br', ...BRIDGE_COMMANDS.slice(4)];
+
+async function run(bridges: CtlBridges, cmd: string, args: string[], bridge: string | undefined): Promise<string[]> {
+  switch (cmd) {
+    case 'process':
+      return processLines();
+    case 'list-br':
+      return bridges.names();
+    case 'add-br':
+      if (!bridges.addFromArgs) throw new Error('add-br: this switch does not add bridges at run time');
+      return bridges.addFromArgs(args);
+    case 'del-br': {
+      if (!bridges.remove) throw new Error('del-br: this switch does not remove bridges at run time');
+      const [name] = args;
+      if (!name) throw new Error('del-br: the bridge name is needed');
+      await bridges.remove(name);
+      return [`bridge ${name} removed`];
+    }
+    default:
+      if (!BRIDGE_COMMANDS.includes(cmd)) throw new Error(`unknown command ${JSON.stringify(cmd)} (${ALL_COMMANDS.join(', ')})`);
+      return runBridge(bridges.bridge(bridge), cmd, args);
+  }
+}
+
+function runBridge({ dp, channel, open }: CtlBridge, cmd: string, args: string[]): string[] {
   switch (cmd) {
     case 'add-port':
       return addPort(dp, open, cmd, 'interface', args);
@@ -126,8 +197,6 @@ function run(dp: Datapath, channel: ChannelStatus | undefined, cmd: string, args
         `controllers-connected ${channel?.connected ?? 0}`,
         ...boundLines(channel?.stats?.()),
       ];
-    case 'process':
-      return processLines();
     case 'dump-flows':
       return dp.dumpFlows();
     case 'dump-ports':
@@ -141,7 +210,7 @@ function run(dp: Datapath, channel: ChannelStatus | undefined, cmd: string, args
       return [...t.steps, ...(t.outputs.length ? t.outputs.map((o) => `result: ${o}`) : ['result: dropped'])];
     }
     default:
-      throw new Error(`unknown command ${JSON.stringify(cmd)} (status, process, dump-flows, dump-ports, trace, add-port, add-tap, del-port)`);
+      throw new Error(`unknown command ${JSON.stringify(cmd)}`);
   }
 }
 
@@ -240,29 +309,64 @@ export function buildFrame(desc: string): Buffer {
   return frame.length >= 60 ? frame : Buffer.concat([frame, Buffer.alloc(60 - frame.length)]);
 }
 
+/** `tinflow switchctl --help`. */
+export const SWITCHCTL_USAGE = `usage: tinflow switchctl --ctl SOCKET [--bridge NAME] COMMAND [ARGS]
+  process                  the process's memory, uptime and event-loop delay
+  list-br                  its bridges, one name a line
+  add-br NAME [FLAGS]      a bridge, with tinflow switch's bridge flags: [--dpid HEX] [--controller T ...]
+                           [--listen T] [--fail-mode secure|standalone] [--no-local] [--probe-interval S]
+                           [--port N=IFNAME ...] [--tap NAME[=N] ...] [--tables N] [--offload [--gro]] ...
+  del-br NAME              stops a bridge and closes its ports (its LOCAL TAP goes)
+ of one bridge (--bridge NAME; not needed while the process has one bridge):
+  status | dump-flows | dump-ports | trace IN_PORT FRAME | add-port IFNAME [N] | add-tap NAME [N] | del-port N
+`;
+
 /** The client: sends one request and prints the reply's lines. Returns the exit status. */
 export async function switchctlMain(argv: readonly string[]): Promise<number> {
-  const i = argv.indexOf('--ctl');
-  const path = i >= 0 ? argv[i + 1] : undefined;
-  const rest = argv.filter((_, j) => j !== i && j !== i + 1);
-  const [cmd, ...args] = rest;
-  if (!path || !cmd) {
-    process.stderr.write('usage: tinflow switchctl --ctl SOCKET status|process|dump-flows|dump-ports|trace IN_PORT FRAME|add-port IFNAME [N]|add-tap NAME [N]|del-port N\n');
+  // --ctl and --bridge come before the command; everything after it is the command's (add-br's flags).
+  let path: string | undefined;
+  let bridge: string | undefined;
+  let j = 0;
+  for (; j < argv.length; j += 2) {
+    if (argv[j] === '--ctl') path = argv[j + 1];
+    else if (argv[j] === '--bridge') bridge = argv[j + 1];
+    else break;
+  }
+  const [cmd, ...args] = argv.slice(j);
+  if (argv.includes('--help') && (cmd === undefined || cmd === '--help')) {
+    process.stdout.write(SWITCHCTL_USAGE);
+    return 0;
+  }
+  if (!path || !cmd || cmd.startsWith('-') || bridge === '') {
+    process.stderr.write(SWITCHCTL_USAGE);
     return 2;
   }
-  return new Promise((resolve) => {
+  try {
+    const lines = await switchctlRequest(path, cmd, args, bridge);
+    if (lines.length) process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  } catch (e) {
+    process.stderr.write(`tinflow switchctl: ${(e as Error).message}\n`);
+    return 2;
+  }
+}
+
+/**
+ * One request on a switch's control socket: the reply's lines, or an Error with the switch's answer
+ * (or why the socket could not be reached). `bridge` addresses one bridge of a multi-bridge process.
+ */
+export function switchctlRequest(path: string, cmd: string, args: readonly string[] = [], bridge?: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
     const sock = createConnection(path);
-    sock.on('error', (e) => {
-      process.stderr.write(`tinflow switchctl: cannot reach ${path}: ${e.message}\n`);
-      resolve(2);
-    });
-    sock.on('connect', () => sock.write(JSON.stringify({ cmd, args }) + '\n'));
-    createInterface({ input: sock }).once('line', (line) => {
-      const r = JSON.parse(line) as { ok: boolean; lines?: string[]; error?: string };
-      if (r.ok) process.stdout.write((r.lines ?? []).join('\n') + '\n');
-      else process.stderr.write(`tinflow switchctl: ${r.error}\n`);
+    sock.on('error', (e) => reject(new Error(`cannot reach ${path}: ${e.message}`)));
+    sock.on('connect', () => sock.write(JSON.stringify({ cmd, args, ...(bridge !== undefined ? { bridge } : {}) }) + '\n'));
+    const lines = createInterface({ input: sock });
+    lines.on('error', () => undefined); // the socket's own error handler above answers
+    lines.once('line', (line) => {
       sock.end();
-      resolve(r.ok ? 0 : 2);
+      const r = JSON.parse(line) as { ok: boolean; lines?: string[]; error?: string };
+      if (r.ok) resolve(r.lines ?? []);
+      else reject(new Error(r.error ?? 'refused'));
     });
   });
 }

@@ -15,10 +15,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { type Server, type Socket, createConnection, createServer } from 'node:net';
+import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopProcess } from '../../base/shutdown.js';
+import { switchctlRequest } from '../../switch/ctl.js';
 import { Framer, type MessageOf, type OFPMessage, OFPP, OFPPR, decode, encode, flowMod, output } from '../../openflow/index.js';
 import { inNs, ip } from '../../scripts/netlab.js';
 import { ROOT, TINFLOW, distStale } from '../../scripts/overlay-lab.js';
@@ -74,21 +75,7 @@ class FloodController {
   }
 }
 
-/** One request on the switch's control socket: its lines, or the error it answered. */
-async function switchctl(ctl: string, cmd: string, ...args: string[]): Promise<string[]> {
-  const sock = createConnection(ctl);
-  await once(sock, 'connect');
-  sock.write(JSON.stringify({ cmd, args }) + '\n');
-  let buf = '';
-  for await (const d of sock) {
-    buf += String(d);
-    if (buf.includes('\n')) break;
-  }
-  sock.destroy();
-  const r = JSON.parse(buf) as { ok: boolean; lines?: string[]; error?: string };
-  if (!r.ok) throw new Error(`switchctl ${cmd}: ${r.error}`);
-  return r.lines ?? [];
-}
+const switchctl = (ctl: string, cmd: string, ...args: string[]): Promise<string[]> => switchctlRequest(ctl, cmd, args);
 
 /** Echo requests sent and answered by a ping in ns (it may exit 1 on loss; that is counted, not thrown). */
 function pingProc(ns: string, to: string, count: number, intervalS: number): { proc: ChildProcess; result: Promise<{ sent: number; received: number }> } {

@@ -20,6 +20,8 @@ const run = (...args: string[]) => spawnSync(BIN, args, { encoding: 'utf8', time
 describe('tinflow switch: bad flags', () => {
   it.each([
     [['--controller', 'tcp:127.0.0.1:6653'], /--name: required/],
+    [[], /--name: required \(the bridge name\), unless --ctl SOCKET alone starts a process for bridges added with switchctl add-br/],
+    [['--ctl', '/tmp/tf-nosuch.ctl', '--port', '1=eth0'], /--name: required with --port \(a bridge's flag\); without --name, add bridges with switchctl add-br NAME --port/],
     [['--name', 'br0', '--controller', 'udp:1.2.3.4:5'], /--controller: bad controller target "udp:1.2.3.4:5"/],
     [['--name', 'br0', '--listen', 'ptcp:99999'], /port "99999" is not 0..65535/],
     [['--name', 'br0', '--port', '1=eth0', '--port', '1=eth1'], /port number 1 is given twice/],

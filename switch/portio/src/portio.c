@@ -8,6 +8,11 @@
  * returns (the switch forwards synchronously; what it keeps, it copies). Sends take a batch of Buffers
  * (views are fine) and go out with sendmmsg / writev, synchronously.
  *
+ * Optionally (TINFLOW_PORTIO_DRAIN=1, see read_options) one wake-up drains every ready port: after a
+ * port's frames are handled, one more epoll set holding all the process's reading ports says which became
+ * readable meanwhile (a veth hands a frame to its peer, and a host in a namespace often answers, inside
+ * the send itself), and those are read at once instead of one event-loop turn later.
+ *
  * Offloads: with a virtio-net header (TAP IFF_VNET_HDR + TUNSETOFFLOAD, AF_PACKET PACKET_VNET_HDR) the
  * kernel hands over GSO super-frames with partial checksums; each frame's 10-byte header sits in its
  * slot just before the frame area, and send() takes headers alongside frames. A port with a header
@@ -36,7 +41,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -81,6 +88,63 @@ typedef struct port {
   size_t scratch_cap;
   counters_t c;
 } port_t;
+
+/* ---- the ports of this process, to drain every ready port in one wake-up ---------------------------- */
+
+#define MAX_LIVE 1024
+static port_t *live[MAX_LIVE];
+static int n_live;
+/* Options, read from the environment once (at the first port opened or started), to compare them in one
+ * run of bench/latency.ts (--tinflow-env). None is on by default: none gave a gain that stood out of the
+ * noise of a shared 2-core machine (the figures are in issue 16's report).
+ * - TINFLOW_PORTIO_DRAIN=1: drain every ready port in one wake-up (drain_all). Saves an event-loop turn
+ *   per hop between two ports of one process; costs one epoll_wait per wake-up.
+ * - TINFLOW_PORTIO_SPIN_US=N (with DRAIN): keep asking for N µs (at most 10000) after the last frame;
+ *   spends CPU while traffic trickles.
+ * - TINFLOW_PORTIO_BUSY_POLL=N: SO_BUSY_POLL / SO_PREFER_BUSY_POLL on packet sockets; a veth has no NAPI
+ *   context to busy-poll, so it changes nothing there. */
+static int opt_busy_poll = -1;
+static int opt_drain = -1;
+static int opt_spin_us = 0;
+
+static void read_options(void) {
+  if (opt_drain >= 0) return;
+  const char *v = getenv("TINFLOW_PORTIO_BUSY_POLL");
+  opt_busy_poll = v ? atoi(v) : -1;
+  v = getenv("TINFLOW_PORTIO_DRAIN");
+  opt_drain = v ? atoi(v) != 0 : 0;
+  v = getenv("TINFLOW_PORTIO_SPIN_US");
+  opt_spin_us = v ? atoi(v) : 0;
+  if (opt_spin_us < 0 || opt_spin_us > 10000) opt_spin_us = 0;
+}
+
+/* One epoll set holding every reading port of the process (beside libuv's own), so that one call tells
+ * which ports became readable while frames were being handled. */
+static int drain_ep = -1;
+
+static void live_add(port_t *p) {
+  if (!opt_drain) return; /* without draining, nothing is added to a second epoll set */
+  for (int i = 0; i < n_live; i++) if (live[i] == p) return;
+  if (n_live >= MAX_LIVE) return;
+  if (drain_ep < 0) drain_ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data = {.ptr = p}};
+  if (drain_ep >= 0 && epoll_ctl(drain_ep, EPOLL_CTL_ADD, p->fd, &ev) == 0) live[n_live++] = p;
+}
+
+static void live_del(port_t *p) {
+  for (int i = 0; i < n_live; i++) {
+    if (live[i] == p) {
+      live[i] = live[--n_live];
+      epoll_ctl(drain_ep, EPOLL_CTL_DEL, p->fd, NULL);
+      return;
+    }
+  }
+}
+
+static int live_has(port_t *p) {
+  for (int i = 0; i < n_live; i++) if (live[i] == p) return 1;
+  return 0;
+}
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
@@ -282,6 +346,54 @@ static int rx_tap(port_t *p) {
   return out;
 }
 
+/* Reads and delivers up to 4 batches, then yields so other ports get their turn. Returns frames read. */
+static int rx_rounds(port_t *p) {
+  int total = 0;
+  for (int round = 0; round < 4 && p->polling && !p->closed; round++) {
+    int n = p->kind == KIND_PACKET ? rx_packet(p) : rx_tap(p);
+    if (n <= 0) break;
+    total += n;
+    int full = n == RX_BATCH;
+    if (p->gro && n > 1) n = gro_merge(p->slab, p->offs, p->lens, n, p->cap);
+    deliver(p, n);
+    if (!full) break;
+  }
+  return total;
+}
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* After a wake-up's frames: the sends they caused may already have made ports readable (a veth hands a
+ * frame to its peer inside the send, and a host may answer inside it too). Asks the process's epoll set
+ * which ports are ready and reads them, until none is (at most 16 rounds, then libuv's loop takes over
+ * so that timers and the control channel get their turn); with a spin time, keeps asking until nothing
+ * came for that long. */
+static void drain_all(port_t *first) {
+  struct epoll_event evs[64];
+  uint64_t last = opt_spin_us > 0 ? now_us() : 0;
+  int busy = 0;
+  for (;;) {
+    int k = epoll_wait(drain_ep, evs, 64, 0);
+    int got = 0;
+    for (int i = 0; i < k; i++) {
+      port_t *q = evs[i].data.ptr;
+      /* a port handled earlier in this round may have closed q */
+      if (!live_has(q) || q->closed || !q->polling || q->env != first->env) continue;
+      got += rx_rounds(q);
+    }
+    if (got > 0) {
+      if (++busy >= 16) break;
+      if (opt_spin_us > 0) last = now_us();
+      continue;
+    }
+    if (opt_spin_us <= 0 || now_us() - last >= (uint64_t)opt_spin_us) break;
+  }
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   port_t *p = (port_t *)h->data;
   if (p->closed || !p->polling) return;
@@ -294,20 +406,13 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     return;
   }
   if (!(events & UV_READABLE)) return;
-  /* Drain up to 4 batches per wake-up, then yield to the loop so other ports get their turn. */
-  for (int round = 0; round < 4 && p->polling && !p->closed; round++) {
-    int n = p->kind == KIND_PACKET ? rx_packet(p) : rx_tap(p);
-    if (n <= 0) break;
-    int full = n == RX_BATCH;
-    if (p->gro && n > 1) n = gro_merge(p->slab, p->offs, p->lens, n, p->cap);
-    deliver(p, n);
-    if (!full) break;
-  }
+  if (rx_rounds(p) > 0 && opt_drain) drain_all(p);
 }
 
 static void stop_polling(port_t *p) {
   if (!p->polling) return;
   p->polling = 0;
+  live_del(p);
   uv_poll_stop(&p->poll);
   uint32_t rc;
   napi_reference_unref(p->env, p->self, &rc);
@@ -591,10 +696,12 @@ static napi_value port_start(napi_env env, napi_callback_info info) {
     p->poll.data = p;
     p->poll_inited = 1;
   }
+  read_options();
   if (!p->polling) {
     p->polling = 1;
     uint32_t rc;
     napi_reference_ref(env, p->self, &rc);
+    live_add(p);
     uv_poll_start(&p->poll, UV_READABLE, on_poll);
   }
   return NULL;
@@ -692,6 +799,14 @@ static int open_packet(const char *name, int vnet, int *ifindex) {
   setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
 #endif
   setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+  read_options();
+  if (opt_busy_poll >= 0) {
+    int us = opt_busy_poll;
+    setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof us);
+#ifdef SO_PREFER_BUSY_POLL
+    setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof one);
+#endif
+  }
   int buf = 8 << 20;
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) < 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);

@@ -4,15 +4,16 @@ in Mininet, on single,3 and linear,3, in the same run, with the same controller 
 no idle timeout) and the same host settings (`ethtool -K tx off` in every host, which OVS userspace on
 veths needs for TCP). Between the two farthest hosts (h1 -> h3), after pingAll as warm-up:
 
-  ping RTT      20 pings 0.1 s apart (after 5 unmeasured ones): average and median
+  ping RTT      100 pings 50 ms apart (after 5 unmeasured ones): average, median and p99
   TCP           iperf3 -c -J for S seconds: Mbit/s the receiver counted
   UDP pps       iperf3 -u -b 0 with 64-byte Ethernet frames (-l 18: 18 + 8 UDP + 20 IP + 14 Ethernet
                 + 4 FCS), as bench:switch does: frames/s the receiver got, and the loss
 
 Repetitions interleave the switches (tinflow, OVS, tinflow, OVS, ... the order flipped every other
 round, as the machine is shared and noisy) and the figures are medians. The headline tinflow runs as
-TinflowSwitch does by default (--offload). Two extra lines, not part of the ratios, with the same hosts
-as OVS: tinflow --gro (TCP segments that arrive one by one are merged into GSO super-frames on receive,
+TinflowSwitch does by default (--offload), one process per switch; 'tinflow, one process' is the same
+with every switch a bridge of one shared process (TinflowSwitch shared=True). Two extra lines, not part
+of the ratios, with the same hosts as OVS: tinflow --gro (TCP segments that arrive one by one are merged into GSO super-frames on receive,
 switch/portio/src/gro.c; for networks of tinflow switches only), and, with the hosts' offloads left on,
 tinflow as it is meant to run when no OVS userspace switch shares the hosts.
 
@@ -54,6 +55,7 @@ NAME_PREFIXES = ('bs', 'bh')  # our switches and hosts, and so our interfaces: b
 # TCP throughput of the OVS userspace switches measured on this machine before (RECIPES.md), Mbit/s.
 OVS_EARLIER = {'single,3': '518-678', 'linear,3': '290-356'}
 TCP_TARGET = 1.5  # the issue's target: tinflow >= 1.5x OVS on TCP
+PINGS = 100  # measured pings per run, 50 ms apart: enough for a p99 that is not just the maximum
 
 
 def dpid(n):
@@ -91,6 +93,8 @@ TOPOLOGIES = {
 VARIANTS = {
     'tinflow': dict(label='tinflow', switch='tinflow', switchParams={'offload': True}, txOff=True),
     'ovs': dict(label='OVS userspace', switch='ovs', switchParams={}, txOff=True),
+    'tinflow-shared': dict(label='tinflow, one process', switch='tinflow', switchParams={'offload': True, 'shared': True},
+                           txOff=True),
     'tinflow-gro': dict(label='tinflow --gro', switch='tinflow', switchParams={'offload': True, 'gro': True}, txOff=True),
     'tinflow-offload': dict(label='tinflow --offload (hosts tx on)', switch='tinflow',
                             switchParams={'offload': True}, txOff=False),
@@ -103,7 +107,14 @@ METRICS = (
     ('udpLossPct', 'UDP loss %', 'lower'),
     ('rttAvgMs', 'ping RTT avg ms', 'lower'),
     ('rttP50Ms', 'ping RTT p50 ms', 'lower'),
+    ('rttP99Ms', 'ping RTT p99 ms', 'lower'),
 )
+
+
+def p99(xs):
+    "The 99th percentile (nearest rank) of xs."
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, -(-99 * len(s) // 100) - 1))]
 
 
 def ourInterfaces():
@@ -130,7 +141,7 @@ def measure(ctx, topoName, variant, seconds, udpLen):
             raise lab.LabError('%s %s: pingAll lost %.0f %%' % (topoName, variant, loss))
         src, dst = net.get('bh1'), net.get('bh3')
         lab.ping(src, dst, count=5, interval=0.1)
-        sent, received, rtts = lab.ping(src, dst, count=20, interval=0.1)
+        sent, received, rtts = lab.ping(src, dst, count=PINGS, interval=0.05)
         if received < sent or not rtts:
             raise lab.LabError('%s %s: ping lost %d of %d' % (topoName, variant, sent - received, sent))
         tcp = lab.iperf3(src, dst, seconds)['end']['sum_received']['bits_per_second'] / 1e6
@@ -143,6 +154,7 @@ def measure(ctx, topoName, variant, seconds, udpLen):
             'udpSentPackets': udp['packets'],
             'rttAvgMs': statistics.mean(rtts),
             'rttP50Ms': statistics.median(rtts),
+            'rttP99Ms': p99(rtts),
             'rttMinMs': min(rtts),
             'rttMaxMs': max(rtts),
         }
@@ -209,7 +221,8 @@ def table(summary, rats, variants):
 
 def chart(path, summary, rats, variants, reps, seconds):
     "The PNG: TCP, UDP frames/s and median RTT panels, a group per topology, a bar per variant."
-    colors = {'tinflow': (31, 119, 180), 'ovs': (255, 127, 14), 'tinflow-gro': (148, 103, 189), 'tinflow-offload': (44, 160, 44)}
+    colors = {'tinflow': (31, 119, 180), 'ovs': (255, 127, 14), 'tinflow-shared': (23, 190, 207), 'tinflow-gro': (148, 103, 189),
+              'tinflow-offload': (44, 160, 44)}
     series = [(VARIANTS[v]['label'], colors[v]) for v in variants]
     panels = []
     for key, title, better in (('tcpMbps', 'TCP MBIT/S', 'higher'), ('udpKpps', 'UDP 64B KFRAMES/S', 'higher'),
@@ -264,7 +277,7 @@ def main():
     args = ap.parse_args()
     setLogLevel('info' if args.v else 'warning')
     topos = args.topo or list(TOPOLOGIES)
-    variants = ['tinflow', 'ovs', 'tinflow-gro'] + ([] if args.no_offload else ['tinflow-offload'])
+    variants = ['tinflow', 'ovs', 'tinflow-shared', 'tinflow-gro'] + ([] if args.no_offload else ['tinflow-offload'])
 
     problems = preflight()
     if problems:
@@ -312,9 +325,9 @@ def main():
                             print('  %d/%s %-8s %-15s FAILED: %s' % (rep + 1, args.reps, t, v, record['error']), flush=True)
                         else:
                             print('  %d/%d %-8s %-15s TCP %6.0f Mbit/s  UDP %6.1f kframes/s (loss %4.1f %%)  '
-                                  'RTT avg %.3f ms p50 %.3f ms  (%.0f s)'
+                                  'RTT avg %.3f ms p50 %.3f ms p99 %.3f ms  (%.0f s)'
                                   % (rep + 1, args.reps, t, v, record['tcpMbps'], record['udpKpps'], record['udpLossPct'],
-                                     record['rttAvgMs'], record['rttP50Ms'], record['seconds']), flush=True)
+                                     record['rttAvgMs'], record['rttP50Ms'], record['rttP99Ms'], record['seconds']), flush=True)
     except (KeyboardInterrupt, lab.Terminated) as e:
         print('bench: interrupted (%s); logs %s' % (type(e).__name__, logDir))
         return 130

@@ -21,18 +21,22 @@ import { Channel } from './channel.js';
 import { type BridgeConfig, parseBridgeArgs } from './config.js';
 import type { CtlBridge, CtlBridges, PortOpener } from './ctl.js';
 import { Datapath } from './datapath.js';
+import type { FrameCache } from './flow-cache.js';
 import type { FramePort } from './port.js';
-import { openInterface, openTap } from './portio/index.js';
+import { createFrameCache, openInterface, openTap } from './portio/index.js';
 
-/** How a bridge opens its devices: portio's by default (tests may pass their own). */
+/** How a bridge opens its devices and its flow cache: portio's by default (tests may pass their own). */
 export interface DeviceOpener {
   tap(name: string, opts: { offload: boolean; up?: boolean }): FramePort;
   iface(name: string, opts: { offload: boolean; gro: boolean }): FramePort;
+  /** A flow cache for one datapath; absent or undefined: none. */
+  frameCache?(): FrameCache | undefined;
 }
 
 const PORTIO: DeviceOpener = {
   tap: (name, opts) => openTap(name, opts),
   iface: (name, opts) => openInterface(name, opts),
+  frameCache: () => createFrameCache(),
 };
 
 export interface BridgesOptions {
@@ -114,8 +118,10 @@ export class Bridges implements CtlBridges {
     const taken = [...(cfg.localPort ? [cfg.name] : []), ...cfg.ports.map((p) => p.ifname)].map((n) => [n, this.holder(n)] as const).find(([, h]) => h !== undefined);
     if (taken) throw new Error(`${taken[0]} is already a port of bridge ${taken[1]}`);
     const log = this.opts.logger(cfg.name);
-    const dp = new Datapath({ name: cfg.name, dpid: cfg.dpid, tables: cfg.tables, failMode: cfg.failMode, log });
+    const frameCache = cfg.flowCache ? this.devices.frameCache?.() : undefined;
+    const dp = new Datapath({ name: cfg.name, dpid: cfg.dpid, tables: cfg.tables, failMode: cfg.failMode, log, ...(frameCache ? { frameCache } : {}) });
     const channel = new Channel({ targets: cfg.controllers, handler: dp, log, probeInterval: cfg.probeInterval, ...(cfg.tls ? { tls: cfg.tls } : {}) });
+    channel.on('disconnected', () => dp.controllerLeft());
     const devices = new Set<FramePort>();
     // add-port / add-tap at run time open devices as the flags do (an interface deleted under the switch
     // can be added back once it exists again), refusing one another bridge here holds.

@@ -25,6 +25,8 @@ export interface BridgeConfig {
   readonly offload: boolean;
   /** With offload: merge TCP segments received on interfaces into GSO super-frames (portio/src/gro.c). Off by default. */
   readonly gro: boolean;
+  /** Frames whose pipeline decision is cached are forwarded by the port I/O addon (switch/flow-cache.ts). On by default. */
+  readonly flowCache: boolean;
   readonly localPort: boolean;
   /** Bring the LOCAL port's TAP up at start (off by default: it stays down, as OVS leaves its bridge interface). */
   readonly localUp: boolean;
@@ -50,7 +52,7 @@ export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --co
                       [--listen ptcp:PORT[:IP]] [--port N=IFNAME ...] [--tap TAPNAME[=N] ...]
                       [--fail-mode secure|standalone] [--tables N] [--ctl SOCKET] [--log-level LEVEL]
                       [--offload [--gro]] [--no-local | --local-up] [--cert FILE --key FILE --ca FILE]
-                      [--probe-interval S]
+                      [--probe-interval S] [--no-flow-cache]
        tinflow switch --ctl SOCKET [--log-level LEVEL]
 
   Without --name the process starts with no bridge and hosts any number of them, added and removed at run
@@ -70,6 +72,10 @@ export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --co
   --gro                with --offload, merge TCP segments that arrive one by one on interfaces into GSO
                        super-frames (receive coalescing). Only where every reader of the switch's
                        interfaces takes super-frames (hosts, tinflow switches; not OVS userspace)
+  --no-flow-cache      run the OpenFlow pipeline in JavaScript for every frame. By default the first
+                       frame of a flow runs it and the port I/O addon forwards the ones after it by the
+                       same decision (while the tables, ports and config stay as they are), counting
+                       them into the flow entries
   --no-local           no LOCAL port
   --local-up           bring the LOCAL port's TAP up at start. Without it the TAP stays down, and the
                        LOCAL port is reported PORT_DOWN / LINK_DOWN, as Open vSwitch reports its bridge
@@ -100,6 +106,7 @@ const BRIDGE_FLAGS = {
   tables: { type: 'string' },
   offload: { type: 'boolean' },
   gro: { type: 'boolean' },
+  'no-flow-cache': { type: 'boolean' },
   'no-local': { type: 'boolean' },
   'local-up': { type: 'boolean' },
   cert: { type: 'string' },
@@ -193,6 +200,7 @@ function bridgeFromValues(values: BridgeValues): BridgeConfig {
     tables: values.tables !== undefined ? intFlag('--tables', values.tables, 1, 254) : DEFAULTS.tables,
     offload: values.offload === true,
     gro: values.gro === true,
+    flowCache: values['no-flow-cache'] !== true,
     localPort: values['no-local'] !== true,
     localUp: values['local-up'] === true,
     tls: tlsGiven === 3 ? { cert: values.cert as string, key: values.key as string, ca: values.ca as string } : undefined,

@@ -7,12 +7,15 @@
  * status: the datapath id, fail mode, port count and how many controllers finished the hello exchange
  * (`controllers-connected N`), one `key value` per line; what Mininet's `connected()` polls. Then the
  * channel's bounds: queue limit and bytes queued, packet-ins / port-status / flow-removed dropped for
- * controllers that did not keep up, input pauses, and controllers dropped as stuck (channel.ts).
+ * controllers that did not keep up, input pauses, and controllers dropped as stuck (channel.ts). Then the
+ * flow cache below JavaScript (flow-cache.ts), when the bridge has one: decisions cached, frames it
+ * forwarded (hits) and frames that ran the pipeline (misses), installs, refusals for want of room, flushes.
  *
  * process: the process's health, one `key value` per line: resident memory, heap, uptime, and the event
  * loop's delay (p50, p99, max in ms) since the previous `process` request (perf_hooks'
  * monitorEventLoopDelay at 10 ms resolution, less those 10 ms: an idle loop reads 0); what the soak run
- * (bench/soak.ts) samples.
+ * (bench/soak.ts) samples. The monitor runs only from a `process` request until two minutes after the
+ * last one (the first request reads 0): its 10 ms timer would wake an idle switch 100 times a second.
  *
  * add-port IFNAME [N], add-tap NAME [N], del-port N: ports while the switch runs (when the switch gave
  * serveCtl a way to open them), as `ovs-vsctl add-port` does: an interface deleted under the switch
@@ -84,7 +87,6 @@ export function serveCtl(path: string, dp: Datapath, channel?: ChannelStatus, op
  */
 export function serveBridgesCtl(path: string, bridges: CtlBridges): Server {
   if (existsSync(path)) unlinkSync(path);
-  loopDelay.enable();
   const server = createServer((sock) => {
     let queue: Promise<void> = Promise.resolve();
     createInterface({ input: sock }).on('line', (line) => {
@@ -103,16 +105,27 @@ export function serveBridgesCtl(path: string, bridges: CtlBridges): Server {
     });
     sock.on('error', () => {});
   });
-  server.on('close', () => loopDelay.disable());
+  server.on('close', stopLoopDelay);
   server.listen(path, () => chmodSync(path, 0o600));
   return server;
 }
 
-/** The event loop's delay for `process`: on while a control socket is served, restarted after each reading. */
+/** The event loop's delay for `process`: on from a `process` request until LOOP_DELAY_KEEP_MS after the last. */
 const LOOP_DELAY_RESOLUTION_MS = 10;
+const LOOP_DELAY_KEEP_MS = 120_000;
 const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+let loopDelayOff: NodeJS.Timeout | undefined;
+
+function stopLoopDelay(): void {
+  loopDelay.disable();
+  if (loopDelayOff) clearTimeout(loopDelayOff);
+  loopDelayOff = undefined;
+}
 
 function processLines(): string[] {
+  loopDelay.enable(); // a no-op while on
+  if (loopDelayOff) loopDelayOff.refresh();
+  else loopDelayOff = setTimeout(stopLoopDelay, LOOP_DELAY_KEEP_MS).unref();
   const mem = process.memoryUsage();
   // The histogram holds the time between its 10 ms timer's ticks; the delay is what lies beyond 10 ms.
   const ms = (ns: number): string => (loopDelay.count > 0 && Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS).toFixed(2) : '0.00');
@@ -196,6 +209,7 @@ function runBridge({ dp, channel, open }: CtlBridge, cmd: string, args: string[]
         `ports ${dp.portNumbers().length}`,
         `controllers-connected ${channel?.connected ?? 0}`,
         ...boundLines(channel?.stats?.()),
+        ...cacheLines(dp.cacheStats()),
       ];
     case 'dump-flows':
       return dp.dumpFlows();
@@ -212,6 +226,20 @@ function runBridge({ dp, channel, open }: CtlBridge, cmd: string, args: string[]
     default:
       throw new Error(`unknown command ${JSON.stringify(cmd)}`);
   }
+}
+
+/** The flow cache's figures for status. */
+function cacheLines(s: ReturnType<Datapath['cacheStats']>): string[] {
+  if (!s) return ['flow-cache off'];
+  return [
+    `flow-cache-ports ${s.ports}`,
+    `flow-cache-entries ${s.entries}`,
+    `flow-cache-hits ${s.hits}`,
+    `flow-cache-misses ${s.misses}`,
+    `flow-cache-installs ${s.installs}`,
+    `flow-cache-refused ${s.refused}`,
+    `flow-cache-flushes ${s.flushes}`,
+  ];
 }
 
 /** The channel's bound counters for status: what a controller that does not keep up lost. */

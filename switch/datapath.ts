@@ -9,7 +9,7 @@
  * messages to what they change; the parts it ties together live beside it: datapath-ports.ts (a port's
  * record, ofp_port and port-mod rules), flow-expiry.ts (the timeout timer), flow-mod-check.ts
  * (validation of instructions and actions), multipart.ts (every multipart reply), ctl-text.ts (what
- * switchctl prints).
+ * switchctl prints), flow-cache.ts (the decisions the port I/O addon repeats without JavaScript).
  */
 import {
   type Instruction,
@@ -41,6 +41,7 @@ import { compileMatch } from './compiled-match.js';
 import { flowLines, portLines, traceFrame } from './ctl-text.js';
 import { type PortRec, applyPortMod, newPortRec, portDesc, portIsLive, syncConfig } from './datapath-ports.js';
 import { OFPError } from './errors.js';
+import { DatapathCache, type FrameCache, type FrameCacheStats, RunRecord } from './flow-cache.js';
 import { FlowExpiry } from './flow-expiry.js';
 import { flowRemoved } from './flow-messages.js';
 import { type CheckTarget, checkActions, checkInstructions } from './flow-mod-check.js';
@@ -68,6 +69,11 @@ export interface DatapathOptions {
    * port I/O addon's when it is loaded, else offload.ts's Segmenter, made when first needed.
    */
   readonly segmenter?: SegmentFn;
+  /**
+   * The flow cache below JavaScript (portio's createFrameCache): frames of its ports whose decision is
+   * cached are forwarded without running the pipeline (flow-cache.ts). None: every frame runs it.
+   */
+  readonly frameCache?: FrameCache;
 }
 
 /** Where asynchronous messages go (the channel). */
@@ -117,12 +123,19 @@ export class Datapath implements ChannelHandler, Emitter {
   /** What flow-mods and packet-outs are checked against (flow-mod-check.ts). */
   private readonly checkTarget: CheckTarget;
   private readonly pipelineState: { tables: FlowTable[]; groups: GroupTable; meters: MeterTable; missSendLen: number };
+  private readonly cache: DatapathCache | undefined;
+  /** What the frame being forwarded did, while `recording` (a receive with the cache). */
+  private readonly run = new RunRecord();
+  private recording = false;
 
   constructor(readonly opts: DatapathOptions) {
     this.now = opts.now ?? (() => performance.now());
     this.started = this.now();
     this.maxFlows = opts.maxFlows ?? DEFAULT_MAX_FLOWS;
-    this.tables = Array.from({ length: opts.tables }, (_, i) => new FlowTable({ tableId: i, words: KEY_WORDS, maxEntries: this.maxFlows }));
+    this.cache = opts.frameCache ? new DatapathCache(opts.frameCache, this.now) : undefined;
+    const cache = this.cache;
+    const onChange = cache ? { onChange: () => cache.flush() } : {};
+    this.tables = Array.from({ length: opts.tables }, (_, i) => new FlowTable({ tableId: i, words: KEY_WORDS, maxEntries: this.maxFlows, ...onChange }));
     this.groups = new GroupTable({
       maxGroups: 65536,
       isPortValid: (p) => this.ports.has(p) || p === OFPP.IN_PORT || p === OFPP.ALL || p === OFPP.FLOOD || p === OFPP.CONTROLLER || p === OFPP.LOCAL,
@@ -134,7 +147,7 @@ export class Datapath implements ChannelHandler, Emitter {
     this.pipelineState = { tables: this.tables, groups: this.groups, meters: this.meters, missSendLen: 128 };
     this.pipeline = new Pipeline(this.pipelineState, this.now);
     this.checkTarget = { nTables: this.tables.length, groups: this.groups, meters: this.meters };
-    this.expiry = new FlowExpiry(this.tables, this.now, (entry, reason, now) => this.removed(entry, reason, now));
+    this.expiry = new FlowExpiry(this.tables, this.now, (entry, reason, now) => this.removed(entry, reason, now), () => this.cache?.sync());
   }
 
   /** Connects the channel (for packet-in, port status, flow removed). */
@@ -145,7 +158,10 @@ export class Datapath implements ChannelHandler, Emitter {
 
   stop(): void {
     this.expiry.stop();
-    for (const r of this.ports.values()) r.port.close();
+    for (const r of this.ports.values()) {
+      this.cache?.detach(r.port);
+      r.port.close();
+    }
     this.ports.clear();
   }
 
@@ -165,6 +181,7 @@ export class Datapath implements ChannelHandler, Emitter {
     const rec = newPortRec(n, port, this.now());
     syncConfig(rec);
     this.ports.set(n, rec);
+    this.cache?.attach(port, n);
     port.on('link', (link: LinkState) => {
       rec.link = { up: link.up, carrier: link.carrier };
       syncConfig(rec);
@@ -186,6 +203,7 @@ export class Datapath implements ChannelHandler, Emitter {
     this.ports.delete(no);
     this.pending.delete(rec);
     this.learning.forgetPort(no);
+    this.cache?.detach(rec.port);
     if (!rec.port.closed) rec.port.close();
     this.portStatus(rec, OFPPR.DELETE);
   }
@@ -199,6 +217,7 @@ export class Datapath implements ChannelHandler, Emitter {
    * device's link events, a port-mod and its effect on the device may each see the same change.
    */
   private portStatus(r: PortRec, reason: number): void {
+    this.cache?.flush(); // the port's state or config may change what is forwarded where
     const desc = portDesc(r);
     if (reason === OFPPR.MODIFY && r.sent?.config === desc.config && r.sent.state === desc.state) return;
     r.sent = { config: desc.config, state: desc.state };
@@ -212,12 +231,21 @@ export class Datapath implements ChannelHandler, Emitter {
     const standalone = this.opts.failMode === 'standalone' && (this.sink?.connected ?? 0) === 0;
     const pkt = this.pkt;
     const fragDrop = (this.flags & OFPC_FRAG.MASK) === OFPC_FRAG.DROP;
+    const cache = this.cache?.serves(rec.port) ? this.cache : undefined;
     for (let i = 0; i < batch.count; i++) {
       const frame = batch.frame(i);
       pkt.reset(frame, rec.no, rec.no, batch.offload(i));
       if (fragDrop && pkt.offsets().frag !== 0) continue;
       if (standalone) this.learn(pkt);
-      else this.pipeline.run(pkt, this);
+      else if (cache === undefined) this.pipeline.run(pkt, this);
+      else {
+        const run = this.run;
+        run.reset();
+        this.recording = true;
+        this.pipeline.run(pkt, this, 0, undefined, run);
+        this.recording = false;
+        cache.offer(run, rec.port, i);
+      }
     }
     this.flush();
   }
@@ -230,6 +258,7 @@ export class Datapath implements ChannelHandler, Emitter {
 
   private enqueue(r: PortRec, pkt: Packet): void {
     if (r.config & (OFPPC.PORT_DOWN | OFPPC.NO_FWD)) return;
+    if (this.recording) this.run.output(r.port);
     const q = r.queue;
     q.frames.push(pkt.data);
     q.hdrs.push(pkt.vnet ?? ZERO_VNET_HDR);
@@ -404,6 +433,8 @@ export class Datapath implements ChannelHandler, Emitter {
   // ---- requests -------------------------------------------------------------------------------------
 
   handle(msg: OFPMessage, _conn: ControllerConnection): OFPMessage[] {
+    // what the flow cache counted goes into the flow entries before anything reads or changes them
+    this.cache?.sync();
     switch (msg.type) {
       case 'OFPFeaturesRequest':
         return [{
@@ -418,6 +449,7 @@ export class Datapath implements ChannelHandler, Emitter {
         if ((frag !== OFPC_FRAG.NORMAL && frag !== OFPC_FRAG.DROP) || msg.flags & ~(OFPC_FRAG.MASK | OF12_INVALID_TTL_TO_CONTROLLER)) {
           throw new OFPError(OFPET.SWITCH_CONFIG_FAILED, OFPSCFC.BAD_FLAGS, `flags 0x${msg.flags.toString(16)}: fragment reassembly is not supported`);
         }
+        if ((msg.flags & OFPC_FRAG.MASK) !== (this.flags & OFPC_FRAG.MASK)) this.cache?.flush();
         this.flags = msg.flags;
         this.missSendLen = msg.miss_send_len;
         this.pipelineState.missSendLen = msg.miss_send_len;
@@ -552,7 +584,21 @@ export class Datapath implements ChannelHandler, Emitter {
   }
 
   dumpFlows(): string[] {
+    this.cache?.sync();
     return flowLines(this.tables, this.now());
+  }
+
+  /**
+   * A controller connection ended. With fail mode standalone and none left, MAC learning takes over from
+   * the flow tables, so no cached decision of theirs may go on.
+   */
+  controllerLeft(): void {
+    this.cache?.flush();
+  }
+
+  /** The flow cache's figures (switchctl status), or undefined without one. */
+  cacheStats(): (FrameCacheStats & { readonly ports: number }) | undefined {
+    return this.cache?.stats();
   }
 
   dumpPorts(): string[] {

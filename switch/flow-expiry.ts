@@ -33,6 +33,8 @@ export class FlowExpiry {
     private readonly tables: readonly FlowTable[],
     private readonly now: () => number,
     private readonly onRemoved: (entry: FlowEntry, reason: number, now: number) => void,
+    /** Brings the entries' last use up to date before a run (the datapath's flow cache counts on its own). */
+    private readonly beforeRun?: () => void,
   ) {}
 
   /** (Re-)arms the expiry timer for the earliest deadline of all tables; disarms it when there is none. */
@@ -67,6 +69,7 @@ export class FlowExpiry {
   private run(): void {
     this.timer = undefined;
     this.timerAt = Infinity;
+    this.beforeRun?.();
     const now = this.now();
     for (const t of this.tables) {
       const due = t.nextDeadline();

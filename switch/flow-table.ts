@@ -113,6 +113,8 @@ export interface FlowTableOptions {
   readonly maxEntries: number;
   /** Exact-match cache size in keys (default 65536); 0 turns the cache off. */
   readonly cacheSize?: number;
+  /** Called on every change to the table's entries (what a lookup could answer), after it is made. */
+  readonly onChange?: () => void;
 }
 
 export type TableStatsBody = MessageOf<'OFPTableStatsReply'>['body'][number];
@@ -168,6 +170,7 @@ export class FlowTable {
   probeCount = 0;
 
   private readonly cacheSize: number;
+  private readonly onChange: (() => void) | undefined;
   /** Exact-match cache: hash of the full key → the key and its result. Colliding keys overwrite. */
   private readonly cache = new Map<number, CacheSlot>();
   /** Subtables by mask, and in search order (highest maxPriority first) once `sorted`. */
@@ -188,6 +191,7 @@ export class FlowTable {
     this.words = opts.words;
     this.maxEntries = opts.maxEntries;
     this.cacheSize = opts.cacheSize ?? DEFAULT_CACHE_SIZE;
+    this.onChange = opts.onChange;
   }
 
   /** Entries in the table. */
@@ -270,9 +274,10 @@ export class FlowTable {
     }
   }
 
-  /** Any change to the table makes every cached result suspect. */
+  /** Any change to the table makes every cached result suspect, here and in the datapath's caches. */
   private invalidate(): void {
     if (this.cache.size > 0) this.cache.clear();
+    this.onChange?.();
   }
 
   /**
@@ -447,6 +452,12 @@ export class FlowTable {
    * Counts `packets` packets of `bytes` bytes in all against entry (unless its flags say not to) and
    * marks it used at `now`, which restarts its idle timeout.
    */
+  /** Counts lookups that matched, made for this table elsewhere (the datapath's flow cache, flow-cache.ts). */
+  countLookups(n: number): void {
+    this.lookupCount += n;
+    this.matchedCount += n;
+  }
+
   hit(entry: FlowEntry, bytes: number, now: number, packets = 1): void {
     if (!(entry.flags & OFPFF.NO_PKT_COUNTS)) entry.packet_count += packets;
     if (!(entry.flags & OFPFF.NO_BYT_COUNTS)) entry.byte_count += bytes;

@@ -15,6 +15,7 @@ import {
   OFPTT,
 } from '../openflow/index.js';
 import { ActionSet, applyAction } from './actions.js';
+import type { RunRecord } from './flow-cache.js';
 import type { FlowEntry, FlowTable } from './flow-table.js';
 import type { GroupTable } from './group-table.js';
 import { FIELD_SLOTS, type FlowKey } from './key.js';
@@ -152,9 +153,10 @@ export class Pipeline {
 
   /**
    * Runs a packet through the tables from `startTable`. With a trace recorder the run is a dry run:
-   * lookups bypass the cache and no counter, meter or timeout is touched.
+   * lookups bypass the cache and no counter, meter or timeout is touched. With a run record, it is told
+   * each entry matched and anything a cached decision could not repeat (switch/flow-cache.ts).
    */
-  run(pkt: Packet, emit: Emitter, startTable = 0, trace?: TraceRecorder): void {
+  run(pkt: Packet, emit: Emitter, startTable = 0, trace?: TraceRecorder, rec?: RunRecord): void {
     const set = this.actionSet;
     set.clear();
     let tableId = startTable;
@@ -165,12 +167,14 @@ export class Pipeline {
       const entry = trace ? table.classify(pkt.key()) : table.lookup(pkt.key());
       trace?.table(tableId, entry);
       if (!entry) {
+        rec?.inexact(); // the table's lookup count would go unseen
         trace?.note('no matching entry and no table-miss entry: dropped');
         return;
       }
       if (!trace) table.hit(entry, pkt.length, now);
+      rec?.matched(table, entry);
       const reason = isTableMiss(entry) ? OFPR.NO_MATCH : OFPR.ACTION;
-      const ctx: Ctx = { tableId, cookie: entry.cookie, reason, trace };
+      const ctx: Ctx = { tableId, cookie: entry.cookie, reason, trace, rec };
       let next = -1;
       // the spec's order (§5.9), whatever order the flow-mod listed them in
       const list = entry.instructions;
@@ -188,19 +192,20 @@ export class Pipeline {
     const actions = set.ordered();
     trace?.note(`action set: ${actions.map((a) => a.kind.replace(/^OFPAction/, '')).join(', ') || '(empty)'}`);
     // no single flow entry is responsible for the action set: packet-ins from it carry cookie -1 (§7.4.1)
-    this.actions(actions, pkt, emit, { tableId, cookie: NO_COOKIE, reason: OFPR.ACTION, trace }, 0);
+    this.actions(actions, pkt, emit, { tableId, cookie: NO_COOKIE, reason: OFPR.ACTION, trace, rec }, 0);
   }
 
   /** Runs an action list (packet-out, apply-actions) without tables. */
   runActions(actions: readonly Action[], pkt: Packet, emit: Emitter, trace?: TraceRecorder): void {
     // no table: OFPTT_ALL stands for none, and a packet-in from here reports table 0 (datapath.ts)
-    this.actions(actions, pkt, emit, { tableId: OFPTT.ALL, cookie: NO_COOKIE, reason: OFPR.ACTION, trace }, 0);
+    this.actions(actions, pkt, emit, { tableId: OFPTT.ALL, cookie: NO_COOKIE, reason: OFPR.ACTION, trace, rec: undefined }, 0);
   }
 
   /** Returns STOP to end the packet, a table id for goto, or -1. */
   private instruction(ins: Instruction, pkt: Packet, emit: Emitter, set: ActionSet, ctx: Ctx): number {
     switch (ins.kind) {
       case 'OFPInstructionMeter': {
+        ctx.rec?.inexact();
         if (ctx.trace) {
           ctx.trace.note(`meter ${ins.meter_id}`);
           return -1;
@@ -243,6 +248,8 @@ export class Pipeline {
     let queue = 0xffffffff;
     for (const a of actions) {
       const r = applyAction(pkt, a);
+      // a cached decision only sends the frame, unchanged, out of ports
+      if (ctx.rec && (r.kind !== 'OFPActionOutput' || r.port === OFPP.CONTROLLER || r.port === OFPP.TABLE)) ctx.rec.inexact();
       switch (r.kind) {
         case 'OFPActionOutput':
           ctx.trace?.note(`output:${portName(r.port)}`);
@@ -291,6 +298,7 @@ interface Ctx {
   readonly cookie: bigint;
   readonly reason: number;
   readonly trace: TraceRecorder | undefined;
+  readonly rec: RunRecord | undefined;
 }
 
 const STOP = -2;

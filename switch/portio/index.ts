@@ -4,6 +4,9 @@
  * sendmmsg batches, a receive slab shared with JavaScript, virtio-net offloads). Linux only; the
  * addon is built by `npm run build` (node-gyp, offline with nodedir=/usr). Without it, opening a port
  * raises PortIoError with code ENOADDON and says how to build it.
+ *
+ * createFrameCache: the datapath's flow cache in the addon (src/flowcache.c; switch/flow-cache.ts is
+ * its JavaScript half): ports attached to it forward the frames whose decision it holds themselves.
  */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -11,6 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAX_SEGMENTS, OffloadError, type SegmentFn, VNET, registerAccelerator } from '../offload.js';
+import type { FrameCache, FrameCacheStats } from '../flow-cache.js';
 import { type FrameBatch, type FramePort, type LinkState, type PortCounters, type PortEvents, checkPortName } from '../port.js';
 
 export type { FrameBatch, FramePort, LinkState, PortCounters, PortEvents } from '../port.js';
@@ -34,6 +38,16 @@ interface NativePort {
   sendFrom(src: NativePort, count: number): number;
   stats(): PortCounters;
   close(): void;
+  /** Absent from an addon built before the flow cache. */
+  attach?: (cache: NativeFlowCache | null, no?: number) => void;
+}
+
+/** The addon's flow cache (src/flowcache.c). */
+interface NativeFlowCache {
+  install(src: NativePort, index: number, outs: readonly NativePort[], id: number): boolean;
+  harvest(ids: Uint32Array, packets: Float64Array, bytes: Float64Array, ageMs: Float64Array): number;
+  flush(): void;
+  stats(): FrameCacheStats;
 }
 
 interface LinkInfo {
@@ -56,6 +70,9 @@ interface Addon {
    */
   segmentInto?: (frame: Uint8Array, hdr: Uint8Array, out: Uint8Array, off: number, lens: Uint32Array) => number;
   mergeFrames(frames: readonly Uint8Array[]): [Buffer, Buffer][];
+  /** Absent from an addon built before the flow cache. */
+  FlowCache?: new (slots: number) => NativeFlowCache;
+  flowSignature?: (frame: Uint8Array, inPort: number) => Buffer | null;
   VNET_HDR_LEN: number;
 }
 
@@ -431,4 +448,77 @@ export function mergeFrames(frames: readonly Buffer[]): { frame: Buffer; hdr: Bu
 
 export function linkInfo(name: string): LinkInfo | null {
   return loadAddon().linkInfo(name);
+}
+
+// ---- the flow cache ----------------------------------------------------------------------------------
+
+/** Decisions one datapath's cache holds at most (slots of its table; a full neighbourhood refuses more). */
+const FLOW_CACHE_SLOTS = 8192;
+/** Decisions taken per harvest call. */
+const HARVEST_CHUNK = 256;
+
+class NativeFrameCache implements FrameCache {
+  private readonly ids = new Uint32Array(HARVEST_CHUNK);
+  private readonly packets = new Float64Array(HARVEST_CHUNK);
+  private readonly bytes = new Float64Array(HARVEST_CHUNK);
+  private readonly ages = new Float64Array(HARVEST_CHUNK);
+
+  constructor(private readonly native: NativeFlowCache) {}
+
+  attach(port: FramePort, no: number): boolean {
+    if (!(port instanceof NativeFramePort) || port.closed || port.native.attach === undefined) return false;
+    port.native.attach(this.native, no);
+    return true;
+  }
+
+  detach(port: FramePort): void {
+    if (port instanceof NativeFramePort && !port.closed) port.native.attach?.(null);
+  }
+
+  install(port: FramePort, index: number, outs: readonly FramePort[], id: number): boolean {
+    if (!(port instanceof NativeFramePort)) return false;
+    const natives: NativePort[] = [];
+    for (const o of outs) {
+      if (!(o instanceof NativeFramePort)) return false;
+      natives.push(o.native);
+    }
+    return this.native.install(port.native, index, natives, id);
+  }
+
+  harvest(fn: (id: number, packets: number, bytes: number, ageMs: number) => void): void {
+    for (;;) {
+      const n = this.native.harvest(this.ids, this.packets, this.bytes, this.ages);
+      for (let i = 0; i < n; i++) fn(this.ids[i] as number, this.packets[i] as number, this.bytes[i] as number, this.ages[i] as number);
+      if (n < HARVEST_CHUNK) return;
+    }
+  }
+
+  flush(): void {
+    this.native.flush();
+  }
+
+  stats(): FrameCacheStats {
+    return this.native.stats();
+  }
+}
+
+/**
+ * A flow cache for one datapath (switch/flow-cache.ts), or undefined when the addon is missing or
+ * predates it: the datapath then runs the pipeline for every frame, as before.
+ */
+export function createFrameCache(): FrameCache | undefined {
+  let a: Addon;
+  try {
+    a = loadAddon();
+  } catch {
+    return undefined;
+  }
+  return a.FlowCache ? new NativeFrameCache(new a.FlowCache(FLOW_CACHE_SLOTS)) : undefined;
+}
+
+/** What the flow cache keys a frame entering by inPort by, or null when it does not cache such frames (for tests). */
+export function flowSignature(frame: Buffer, inPort: number): Buffer | null {
+  const f = loadAddon().flowSignature;
+  if (!f) throw new PortIoError('ENOADDON', 'the port I/O addon predates the flow cache: run "npm run build"');
+  return f(frame, inPort);
 }

@@ -47,6 +47,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "flowcache.h"
 #include "gro.h"
 #include "gso.h"
 
@@ -61,6 +62,13 @@ enum { KIND_TAP = 1, KIND_PACKET = 2 };
 typedef struct {
   double rx_packets, rx_bytes, rx_dropped, rx_errors, tx_packets, tx_bytes, tx_dropped, tx_errors;
 } counters_t;
+
+/* A datapath's flow cache (flowcache.c), shared by the ports attached to it. Freed when its JavaScript
+ * object is collected and no port holds it. */
+typedef struct flowcache {
+  fc_table_t t;
+  int refs;
+} flowcache_t;
 
 typedef struct port {
   napi_env env;
@@ -87,7 +95,16 @@ typedef struct port {
   uint8_t *scratch;       /* software GSO output */
   size_t scratch_cap;
   counters_t c;
+  flowcache_t *fc;        /* the flow cache of the port's datapath, when attached */
+  uint32_t fc_no;         /* the port's number in that datapath */
 } port_t;
+
+/* A batch of frames on its way out: iovecs of 1 (plain) or 2 (virtio-net header + frame) entries. */
+typedef struct txq {
+  struct iovec iov[TX_BATCH][2];
+  int iovcnt[TX_BATCH];
+  int n;
+} txq_t;
 
 /* ---- the ports of this process, to drain every ready port in one wake-up ---------------------------- */
 
@@ -346,6 +363,75 @@ static int rx_tap(port_t *p) {
   return out;
 }
 
+static void fc_release(flowcache_t *fc) {
+  if (--fc->refs > 0) return;
+  fc_free(&fc->t);
+  free(fc);
+}
+
+/* The port leaves its flow cache: every cached decision goes, as one may send to or come from it. */
+static void fc_detach(port_t *p) {
+  if (!p->fc) return;
+  fc_flush(&p->fc->t);
+  fc_release(p->fc);
+  p->fc = NULL;
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void txq_add(port_t *p, txq_t *q, uint8_t *data, size_t len, const struct virtio_net_hdr *h);
+static void txq_flush(port_t *p, txq_t *q);
+static const struct virtio_net_hdr ZERO_HDR;
+
+#define FC_OUTQ 8
+
+/* Forwards the frames of p's batch whose decision is cached, batched per output port, and compacts the
+ * rest (in order) for the pipeline. Returns how many are left. */
+static int fc_forward(port_t *p, int n) {
+  fc_table_t *t = &p->fc->t;
+  struct { port_t *port; txq_t q; } oq[FC_OUTQ];
+  int noq = 0, keep = 0;
+  uint64_t now = now_ms();
+  uint8_t sig[FC_SIG_MAX];
+  for (int i = 0; i < n; i++) {
+    uint8_t *data = p->slab + p->offs[i];
+    size_t len = p->lens[i];
+    int sl = fc_signature(data, len, p->fc_no, sig);
+    fc_entry_t *e = sl > 0 ? fc_lookup(t, sig, sl) : NULL;
+    if (!e) {
+      t->misses += 1;
+      p->offs[keep] = p->offs[i];
+      p->lens[keep] = p->lens[i];
+      keep++;
+      continue;
+    }
+    const struct virtio_net_hdr *h = p->vnet ? (const struct virtio_net_hdr *)(data - VNET_HDR_LEN) : &ZERO_HDR;
+    for (int o = 0; o < e->n_out; o++) {
+      port_t *q = e->out[o];
+      int k = 0;
+      while (k < noq && oq[k].port != q) k++;
+      if (k == noq) {
+        if (noq == FC_OUTQ) {
+          for (int j = 0; j < noq; j++) txq_flush(oq[j].port, &oq[j].q);
+          noq = 0;
+          k = 0;
+        }
+        oq[k].port = q;
+        oq[k].q.n = 0;
+        noq++;
+      }
+      txq_add(q, &oq[k].q, data, len, h);
+    }
+    fc_hit(t, e, len, now);
+  }
+  for (int j = 0; j < noq; j++) txq_flush(oq[j].port, &oq[j].q);
+  return keep;
+}
+
 /* Reads and delivers up to 4 batches, then yields so other ports get their turn. Returns frames read. */
 static int rx_rounds(port_t *p) {
   int total = 0;
@@ -355,7 +441,8 @@ static int rx_rounds(port_t *p) {
     total += n;
     int full = n == RX_BATCH;
     if (p->gro && n > 1) n = gro_merge(p->slab, p->offs, p->lens, n, p->cap);
-    deliver(p, n);
+    if (p->fc && p->fc->t.live > 0) n = fc_forward(p, n);
+    if (n > 0) deliver(p, n);
     if (!full) break;
   }
   return total;
@@ -472,13 +559,6 @@ static int tx_raw(port_t *p, struct iovec (*iov)[2], int *iovcnt, int n) {
   return n;
 }
 
-/* A batch of frames on its way out: iovecs of 1 (plain) or 2 (virtio-net header + frame) entries. */
-typedef struct {
-  struct iovec iov[TX_BATCH][2];
-  int iovcnt[TX_BATCH];
-  int n;
-} txq_t;
-
 static void txq_flush(port_t *p, txq_t *q) {
   if (q->n) tx_raw(p, q->iov, q->iovcnt, q->n);
   q->n = 0;
@@ -520,8 +600,6 @@ static void txq_add(port_t *p, txq_t *q, uint8_t *data, size_t len, const struct
   }
   if (q->n == TX_BATCH) txq_flush(p, q);
 }
-
-static const struct virtio_net_hdr ZERO_HDR;
 
 /* send(frames: Buffer[], hdrs?: Buffer) → frames accepted. hdrs holds one 10-byte virtio-net header per
  * frame (all zero for a plain frame). */
@@ -626,6 +704,7 @@ static napi_value port_send_from(napi_env env, napi_callback_info info) {
 /* ---- lifecycle ---------------------------------------------------------------------------------- */
 
 static void free_port(port_t *p) {
+  fc_detach(p);
   free(p->scratch);
   free(p);
 }
@@ -641,6 +720,7 @@ static void on_poll_closed(uv_handle_t *h) {
 static void do_close(port_t *p) {
   if (p->closed) return;
   stop_polling(p);
+  fc_detach(p);
   if (p->poll_inited) {
     p->poll_inited = 0;
     uv_close((uv_handle_t *)&p->poll, on_poll_closed);
@@ -1234,6 +1314,181 @@ static napi_value segment_into(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* ---- the flow cache (flowcache.c) ----------------------------------------------------------------- */
+
+static void finalize_fc(napi_env env, void *data, void *hint) { fc_release((flowcache_t *)data); }
+
+/* new FlowCache(slots) */
+static napi_value fc_ctor(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], thisv;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, &thisv, NULL));
+  uint32_t slots = 4096;
+  if (argc > 0) napi_get_value_uint32(env, argv[0], &slots);
+  flowcache_t *fc = calloc(1, sizeof *fc);
+  if (!fc || !fc_init(&fc->t, slots)) {
+    free(fc);
+    napi_throw_error(env, "ERR_TINFLOW_PORTIO", "out of memory for the flow cache");
+    return NULL;
+  }
+  fc->refs = 1;
+  NAPI_OK(napi_wrap(env, thisv, fc, finalize_fc, NULL, NULL));
+  return thisv;
+}
+
+static flowcache_t *this_fc(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value thisv;
+  flowcache_t *fc = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, &thisv, NULL) != napi_ok || napi_unwrap(env, thisv, (void **)&fc) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "not a FlowCache");
+    return NULL;
+  }
+  return fc;
+}
+
+/* install(src: NativePort, index, outs: NativePort[], id) → whether cached. Caches, for frame `index` of
+ * src's current receive batch (during its callback), that frames like it go out of outs, in order. Refused
+ * (false) when the frame has no signature, a port is not attached to this cache or is closed, there are
+ * more than FC_MAX_OUT outputs, or the table has no room near the frame's slot. */
+static napi_value fc_install_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], r;
+  flowcache_t *fc = this_fc(env, info, &argc, argv);
+  if (!fc) return NULL;
+  port_t *src;
+  uint32_t index, id, n_out;
+  bool isarr = false;
+  if (argc < 4 || napi_unwrap(env, argv[0], (void **)&src) != napi_ok || napi_get_value_uint32(env, argv[1], &index) != napi_ok ||
+      napi_is_array(env, argv[2], &isarr) != napi_ok || !isarr || napi_get_value_uint32(env, argv[3], &id) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "install(port, index, outs, id)");
+    return NULL;
+  }
+  NAPI_OK(napi_get_array_length(env, argv[2], &n_out));
+  int ok = src->fc == fc && !src->closed && index < RX_BATCH && n_out <= FC_MAX_OUT;
+  void *outs[FC_MAX_OUT];
+  for (uint32_t i = 0; ok && i < n_out; i++) {
+    napi_value el;
+    port_t *q;
+    napi_get_element(env, argv[2], i, &el);
+    if (napi_unwrap(env, el, (void **)&q) != napi_ok || q->fc != fc || q->closed) ok = 0;
+    else outs[i] = q;
+  }
+  if (ok) {
+    uint8_t sig[FC_SIG_MAX];
+    int sl = fc_signature(src->slab + src->offs[index], src->lens[index], src->fc_no, sig);
+    ok = sl > 0 && fc_install(&fc->t, sig, sl, outs, (int)n_out, id);
+  }
+  NAPI_OK(napi_get_boolean(env, ok, &r));
+  return r;
+}
+
+/* harvest(ids: Uint32Array, packets, bytes, ageMs: Float64Array) → entries written (at most the arrays'
+ * length; call again while it fills them): the counts since the last harvest, and how long ago each
+ * decision was last used. */
+static napi_value fc_harvest_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], r;
+  flowcache_t *fc = this_fc(env, info, &argc, argv);
+  if (!fc) return NULL;
+  void *arr[4];
+  size_t lens[4];
+  for (int i = 0; i < 4; i++) {
+    napi_typedarray_type tt;
+    napi_value ab;
+    size_t boff;
+    if ((size_t)i >= argc || napi_get_typedarray_info(env, argv[i], &tt, &lens[i], &arr[i], &ab, &boff) != napi_ok ||
+        tt != (i == 0 ? napi_uint32_array : napi_float64_array)) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "harvest(Uint32Array, Float64Array, Float64Array, Float64Array)");
+      return NULL;
+    }
+  }
+  size_t max = lens[0];
+  for (int i = 1; i < 4; i++) if (lens[i] < max) max = lens[i];
+  int k = fc_harvest(&fc->t, arr[0], arr[1], arr[2], arr[3], (int)(max > 1 << 20 ? 1 << 20 : max));
+  double now = (double)now_ms();
+  double *age = arr[3];
+  for (int i = 0; i < k; i++) age[i] = now > age[i] ? now - age[i] : 0;
+  NAPI_OK(napi_create_int32(env, k, &r));
+  return r;
+}
+
+static napi_value fc_flush_js(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  flowcache_t *fc = this_fc(env, info, &argc, NULL);
+  if (fc) fc_flush(&fc->t);
+  return NULL;
+}
+
+static napi_value fc_stats_js(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  napi_value o;
+  flowcache_t *fc = this_fc(env, info, &argc, NULL);
+  if (!fc) return NULL;
+  NAPI_OK(napi_create_object(env, &o));
+  set_num(env, o, "entries", fc->t.live);
+  set_num(env, o, "slots", (double)fc->t.mask + 1);
+  set_num(env, o, "hits", fc->t.hits);
+  set_num(env, o, "misses", fc->t.misses);
+  set_num(env, o, "installs", fc->t.installs);
+  set_num(env, o, "refused", fc->t.refused);
+  set_num(env, o, "flushes", fc->t.flushes);
+  return o;
+}
+
+/* signature(frame: Buffer, inPort) → Buffer or null: what the cache keys a frame by (for tests). */
+static napi_value fc_signature_js(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], r;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *data;
+  size_t len;
+  uint32_t in_no;
+  if (argc < 2 || napi_get_buffer_info(env, argv[0], (void **)&data, &len) != napi_ok || napi_get_value_uint32(env, argv[1], &in_no) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "flowSignature(frame: Buffer, inPort: number)");
+    return NULL;
+  }
+  uint8_t sig[FC_SIG_MAX];
+  int sl = fc_signature(data, len, in_no, sig);
+  if (sl <= 0) {
+    NAPI_OK(napi_get_null(env, &r));
+    return r;
+  }
+  void *out;
+  NAPI_OK(napi_create_buffer_copy(env, (size_t)sl, sig, &out, &r));
+  return r;
+}
+
+/* attach(cache: FlowCache | null, portNo): the port's received frames are looked up in cache first (and
+ * it may be an output of cached decisions); null detaches. Either way the caches involved are flushed. */
+static napi_value port_attach(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], thisv;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, &thisv, NULL));
+  port_t *p;
+  NAPI_OK(napi_unwrap(env, thisv, (void **)&p));
+  flowcache_t *fc = NULL;
+  napi_valuetype t = napi_undefined;
+  if (argc > 0) napi_typeof(env, argv[0], &t);
+  uint32_t no = 0;
+  if (t != napi_null && t != napi_undefined &&
+      (napi_unwrap(env, argv[0], (void **)&fc) != napi_ok || argc < 2 || napi_get_value_uint32(env, argv[1], &no) != napi_ok)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "attach(cache: FlowCache | null, portNo: number)");
+    return NULL;
+  }
+  if (p->closed) {
+    napi_throw_error(env, "ERR_TINFLOW_PORT_CLOSED", "attach on a closed port");
+    return NULL;
+  }
+  fc_detach(p);
+  if (fc) {
+    fc_flush(&fc->t);
+    fc->refs++;
+    p->fc = fc;
+    p->fc_no = no;
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"start", NULL, port_start, NULL, NULL, NULL, napi_default_method, NULL},
@@ -1242,10 +1497,21 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendFrom", NULL, port_send_from, NULL, NULL, NULL, napi_default_method, NULL},
       {"stats", NULL, port_stats, NULL, NULL, NULL, napi_default_method, NULL},
       {"close", NULL, port_close, NULL, NULL, NULL, napi_default_method, NULL},
+      {"attach", NULL, port_attach, NULL, NULL, NULL, napi_default_method, NULL},
   };
   napi_value ctor, fn;
   napi_define_class(env, "NativePort", NAPI_AUTO_LENGTH, port_ctor, NULL, sizeof methods / sizeof methods[0], methods, &ctor);
   napi_set_named_property(env, exports, "NativePort", ctor);
+  napi_property_descriptor fc_methods[] = {
+      {"install", NULL, fc_install_js, NULL, NULL, NULL, napi_default_method, NULL},
+      {"harvest", NULL, fc_harvest_js, NULL, NULL, NULL, napi_default_method, NULL},
+      {"flush", NULL, fc_flush_js, NULL, NULL, NULL, napi_default_method, NULL},
+      {"stats", NULL, fc_stats_js, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  napi_define_class(env, "FlowCache", NAPI_AUTO_LENGTH, fc_ctor, NULL, sizeof fc_methods / sizeof fc_methods[0], fc_methods, &ctor);
+  napi_set_named_property(env, exports, "FlowCache", ctor);
+  napi_create_function(env, "flowSignature", NAPI_AUTO_LENGTH, fc_signature_js, NULL, &fn);
+  napi_set_named_property(env, exports, "flowSignature", fn);
   napi_create_function(env, "watchLinks", NAPI_AUTO_LENGTH, watch_links, NULL, &fn);
   napi_set_named_property(env, exports, "watchLinks", fn);
   napi_create_function(env, "linkInfo", NAPI_AUTO_LENGTH, link_info, NULL, &fn);

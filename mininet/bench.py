@@ -17,7 +17,16 @@ of the ratios, with the same hosts as OVS: tinflow --gro (TCP segments that arri
 switch/portio/src/gro.c; for networks of tinflow switches only), and, with the hosts' offloads left on,
 tinflow as it is meant to run when no OVS userspace switch shares the hosts.
 
-    /usr/bin/python3 mininet/bench.py [--reps N] [--seconds S] [--no-offload] [--keep-logs] [-v]
+  idle CPU      on linear,3 only, after the figures above and with the network still up: after a settle time
+                (--idle-settle, 20 s: V8's delayed GC and the learning flows are done by then), the CPU time
+                (utime + stime of every thread, /proc/PID/stat) the switches use over a window (--idle-seconds,
+                30 s; 0 leaves it out), as % of one core: the three processes of 'tinflow', the one of
+                'tinflow, one process', ovs-vswitchd for OVS. ovs-vswitchd is the whole daemon: any bridge of
+                another run it holds counts too, so the run records the bridges `ovs-vsctl list-br` shows.
+                The issue wants 'tinflow, one process' / OVS <= 1.0.
+
+    /usr/bin/python3 mininet/bench.py [--reps N] [--seconds S] [--idle-settle S] [--idle-seconds S] [--no-offload]
+                                      [--keep-logs] [-v]
 
 Prints a table and the tinflow/OVS ratios, writes results/mininet-bench.json and results/mininet-bench.png.
 Names of its own (switches bs1.., hosts bh1..) and controller ports 6871-6879, so that it can run while
@@ -56,6 +65,11 @@ NAME_PREFIXES = ('bs', 'bh')  # our switches and hosts, and so our interfaces: b
 OVS_EARLIER = {'single,3': '518-678', 'linear,3': '290-356'}
 TCP_TARGET = 1.5  # the issue's target: tinflow >= 1.5x OVS on TCP
 PINGS = 100  # measured pings per run, 50 ms apart: enough for a p99 that is not just the maximum
+IDLE_TOPOLOGY = 'linear,3'  # the idle CPU of three bridges: the issue's 'a 3-bridge process'
+IDLE_VARIANTS = ('tinflow', 'tinflow-shared', 'ovs')
+IDLE_TARGET = 1.0  # the issue's target: idle CPU of 'tinflow, one process' <= 1.0x ovs-vswitchd's
+OVS_PIDFILE = '/var/run/openvswitch/ovs-vswitchd.pid'
+CLK_TCK = os.sysconf('SC_CLK_TCK')
 
 
 def dpid(n):
@@ -108,6 +122,7 @@ METRICS = (
     ('rttAvgMs', 'ping RTT avg ms', 'lower'),
     ('rttP50Ms', 'ping RTT p50 ms', 'lower'),
     ('rttP99Ms', 'ping RTT p99 ms', 'lower'),
+    ('idleCpuPct', 'idle CPU % of a core', 'lower'),  # IDLE_TOPOLOGY and IDLE_VARIANTS only
 )
 
 
@@ -129,8 +144,82 @@ def waitNamesFree(timeout=60.0):
                 % ', '.join(ourInterfaces()), 1.0)
 
 
-def measure(ctx, topoName, variant, seconds, udpLen):
-    "One network up, warm-up, the measurements, down. Returns the figures."
+def cpuTicks(pid):
+    """(utime + stime, start time) of a process in clock ticks (/proc/PID/stat fields 14, 15 and 22); the
+       first counts every thread, also ended ones. Raises LabError when the process is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError as e:
+        raise lab.LabError('idle CPU: pid %d is gone (%s)' % (pid, e))
+    return int(fields[11]) + int(fields[12]), int(fields[19])
+
+
+def ovsBridges():
+    "The bridges ovs-vsctl list-br shows now (those of other runs too)."
+    return subprocess.run(['ovs-vsctl', '-t', '5', 'list-br'], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          universal_newlines=True, check=False).stdout.split()
+
+
+def idlePids(net, variant):
+    """The processes whose CPU is the variant's idle cost: ovs-vswitchd (from its pid file), or the distinct
+       processes of the tinflow switches (a shared process is every switch's proc)."""
+    if variant == 'ovs':
+        try:
+            with open(OVS_PIDFILE) as f:
+                pid = int(f.read().strip())
+            with open('/proc/%d/comm' % pid) as f:
+                comm = f.read().strip()
+        except (OSError, ValueError) as e:
+            raise lab.LabError('idle CPU: no ovs-vswitchd from %s (%s)' % (OVS_PIDFILE, e))
+        if comm != 'ovs-vswitchd':  # a stale pid file whose PID was reused
+            raise lab.LabError('idle CPU: pid %d of %s is %r, not ovs-vswitchd' % (pid, OVS_PIDFILE, comm))
+        return [pid]
+    pids = []
+    for s in net.switches:
+        proc = getattr(s, 'proc', None)
+        if proc is None or not proc.alive():
+            raise lab.LabError('idle CPU: %s has no running process' % s.name)
+        if proc.pid not in pids:
+            pids.append(proc.pid)
+    want = 1 if VARIANTS[variant]['switchParams'].get('shared') else len(net.switches)
+    if len(pids) != want:
+        raise lab.LabError('idle CPU: %d switch processes for %d switches (%s), expected %d'
+                           % (len(pids), len(net.switches), variant, want))
+    return pids
+
+
+def measureIdle(net, variant, settle, window):
+    """CPU the variant's switch processes use while the network is up and quiet: settle seconds of nothing,
+       then utime + stime over window seconds. Returns the record's idle fields."""
+    pids = idlePids(net, variant)
+    time.sleep(settle)
+    bridgesBefore = ovsBridges() if variant == 'ovs' else None
+    t0 = time.monotonic()
+    before = {p: cpuTicks(p) for p in pids}
+    time.sleep(window)
+    after = {p: cpuTicks(p) for p in pids}
+    elapsed = time.monotonic() - t0
+    bridgesAfter = ovsBridges() if variant == 'ovs' else None
+    for p in pids:
+        if after[p][1] != before[p][1]:
+            raise lab.LabError('idle CPU: pid %d ended during the window (another process has its PID now)' % p)
+    cpu = {p: (after[p][0] - before[p][0]) / CLK_TCK for p in pids}
+    out = {
+        'idleCpuPct': 100.0 * sum(cpu.values()) / elapsed,
+        'idle': {'pids': pids, 'cpuSeconds': {str(p): c for p, c in cpu.items()},
+                 'windowSeconds': round(elapsed, 3), 'settleSeconds': settle},
+    }
+    if variant == 'ovs':
+        # ovs-vswitchd serves every bridge it has: the figure is for this many, not necessarily three
+        out['idle'].update(ovsBridgesAtStart=bridgesBefore, ovsBridgesAtEnd=bridgesAfter,
+                           ovsBridgeCount=max(len(bridgesBefore), len(bridgesAfter)))
+    return out
+
+
+def measure(ctx, topoName, variant, seconds, udpLen, idleSettle=0, idleSeconds=0):
+    """One network up, warm-up, the measurements, the idle CPU (IDLE_TOPOLOGY and IDLE_VARIANTS, when
+       idleSeconds > 0), down. Returns the figures."""
     v = VARIANTS[variant]
     waitNamesFree()
     with lab.NetLab(ctx, TOPOLOGIES[topoName](), switch=v['switch'], controller='tinflow', idleTimeout=0,
@@ -147,7 +236,10 @@ def measure(ctx, topoName, variant, seconds, udpLen):
         tcp = lab.iperf3(src, dst, seconds)['end']['sum_received']['bits_per_second'] / 1e6
         udp = lab.iperf3(src, dst, seconds, udp=True, extra='-b 0 -l %d' % udpLen)['end']['sum_received']
         got = udp['packets'] - udp['lost_packets']
-        return {
+        idle = {}
+        if idleSeconds > 0 and topoName == IDLE_TOPOLOGY and variant in IDLE_VARIANTS:
+            idle = measureIdle(net, variant, idleSettle, idleSeconds)
+        return dict(idle, **{
             'tcpMbps': tcp,
             'udpKpps': got / udp['seconds'] / 1e3,
             'udpLossPct': 100.0 * udp['lost_packets'] / udp['packets'] if udp['packets'] else 100.0,
@@ -157,33 +249,40 @@ def measure(ctx, topoName, variant, seconds, udpLen):
             'rttP99Ms': p99(rtts),
             'rttMinMs': min(rtts),
             'rttMaxMs': max(rtts),
-        }
+        })
 
 
 def summarize(runs, variants, topos):
-    "Median, min and max of every metric by topology and variant."
+    "Median, min and max of every metric by topology and variant (of the runs that have it: idle CPU is in few)."
     out = {}
     for t in topos:
         for v in variants:
             rs = [r for r in runs if r['topology'] == t and r['variant'] == v and 'error' not in r]
             if not rs:
                 continue
-            out.setdefault(t, {})[v] = {key: {'median': statistics.median(r[key] for r in rs),
-                                              'min': min(r[key] for r in rs), 'max': max(r[key] for r in rs),
-                                              'n': len(rs)}
-                                        for key, _label, _better in METRICS}
+            out.setdefault(t, {})[v] = {key: {'median': statistics.median(xs), 'min': min(xs), 'max': max(xs),
+                                              'n': len(xs)}
+                                        for key, xs in ((key, [r[key] for r in rs if key in r])
+                                                        for key, _label, _better in METRICS) if xs}
     return out
 
 
 def ratios(summary):
-    "tinflow / OVS of the medians, by topology and metric (with which way is better)."
+    """tinflow / OVS of the medians, by topology and metric (with which way is better); for idle CPU also
+       'tinflow, one process' / OVS, the issue's figure."""
     out = {}
     for t, byVariant in summary.items():
         if 'tinflow' in byVariant and 'ovs' in byVariant:
             out[t] = {}
             for key, _label, better in METRICS:
+                if key not in byVariant['tinflow'] or key not in byVariant['ovs']:
+                    continue
                 a, b = byVariant['tinflow'][key]['median'], byVariant['ovs'][key]['median']
                 out[t][key] = {'tinflowOverOvs': a / b if b else None, 'better': better}
+            shared = byVariant.get('tinflow-shared', {}).get('idleCpuPct')
+            if shared and 'idleCpuPct' in out[t]:
+                b = byVariant['ovs']['idleCpuPct']['median']
+                out[t]['idleCpuPct']['tinflowSharedOverOvs'] = shared['median'] / b if b else None
     return out
 
 
@@ -201,6 +300,8 @@ def table(summary, rats, variants):
     rows = [head]
     for t, byVariant in summary.items():
         for key, label, better in METRICS:
+            if not any(key in figures for figures in byVariant.values()):
+                continue  # idle CPU on the topologies it is not measured on
             row = [t, '%s (%s is better)' % (label, better)]
             for v in cols + [None] + extra:
                 if v is None:
@@ -238,6 +339,45 @@ def chart(path, summary, rats, variants, reps, seconds):
                              'except the hosts tx on line' % (reps, seconds))
 
 
+def idleReport(runs, summary, rats, args):
+    """The idle CPU verdict for the JSON (the issue's target: 'tinflow, one process' <= 1.0x ovs-vswitchd),
+       with the lines to print under 'lines'."""
+    # /proc/PID/stat counts in clock ticks: a tick (10 ms) over the window is the finest step of a run's figure
+    tickPct = 100.0 / CLK_TCK / args.idle_seconds if args.idle_seconds > 0 else None
+    out = {'topology': IDLE_TOPOLOGY, 'settleSeconds': args.idle_settle, 'windowSeconds': args.idle_seconds,
+           'unit': '% of one core (CPU seconds / window * 100), median over the runs', 'oneTickPct': tickPct,
+           'target': {'tinflowSharedOverOvs': IDLE_TARGET}, 'lines': []}
+    if args.idle_seconds <= 0:
+        out['lines'].append('Idle CPU: not measured (--idle-seconds 0).')
+        return out
+    byVariant = summary.get(IDLE_TOPOLOGY, {})
+    medians = {v: byVariant[v]['idleCpuPct']['median'] for v in IDLE_VARIANTS if 'idleCpuPct' in byVariant.get(v, {})}
+    if not medians:
+        out['lines'].append('Idle CPU: no figures (measured on %s only).' % IDLE_TOPOLOGY)
+        return out
+    counts = [r['idle']['ovsBridgeCount'] for r in runs
+              if r['topology'] == IDLE_TOPOLOGY and r['variant'] == 'ovs' and 'idle' in r]
+    others = sorted({b for r in runs if r['topology'] == IDLE_TOPOLOGY and r['variant'] == 'ovs' and 'idle' in r
+                     for b in r['idle']['ovsBridgesAtStart'] + r['idle']['ovsBridgesAtEnd']
+                     if not (b.startswith('bs') and b[2:].isdigit())})
+    r = rats.get(IDLE_TOPOLOGY, {}).get('idleCpuPct', {}).get('tinflowSharedOverOvs')
+    out.update(medianPct=medians, ovsBridgeCounts=counts, ovsOtherBridges=others,
+               tinflowSharedOverOvs=r, met=None if r is None else r <= IDLE_TARGET)
+    names = {'tinflow': 'tinflow (3 processes)', 'tinflow-shared': 'tinflow, one process', 'ovs': 'ovs-vswitchd'}
+    out['lines'].append('Idle CPU on %s (%.0f s settled, then %.0f s; %% of one core, median; one clock tick %.2f %%): %s.'
+                        % (IDLE_TOPOLOGY, args.idle_settle, args.idle_seconds, tickPct,
+                           ', '.join('%s %.2f %%' % (names[v], m) for v, m in medians.items())))
+    if counts:
+        out['lines'].append('  ovs-vswitchd held %s bridges while measured (`ovs-vsctl list-br`: %s); its figure is '
+                            'the whole daemon, other runs\' bridges included.'
+                            % ('/'.join(str(c) for c in counts),
+                               'not ours: ' + ', '.join(others) if others else 'all ours'))
+    out['lines'].append('Idle CPU target \'tinflow, one process\' / OVS <= %.1f\u00d7: %s.'
+                        % (IDLE_TARGET, 'no figure' if r is None else '%.2f\u00d7 (%s)'
+                           % (r, 'meets' if r <= IDLE_TARGET else 'misses')))
+    return out
+
+
 def preflight():
     "Problems that stop the bench, as sentences."
     problems = []
@@ -269,12 +409,18 @@ def main():
     ap.add_argument('--reps', type=int, default=3, help='runs of each switch per topology (default 3)')
     ap.add_argument('--seconds', type=int, default=4, help='iperf3 duration, TCP and UDP each (default 4)')
     ap.add_argument('--udp-len', type=int, default=18, help='UDP payload bytes (default 18: 64-byte frames)')
+    ap.add_argument('--idle-settle', type=float, default=20.0, metavar='S',
+                    help='before the idle CPU window, seconds of nothing (default 20)')
+    ap.add_argument('--idle-seconds', type=float, default=30.0, metavar='S',
+                    help='idle CPU window on %s, seconds (default 30; 0: not measured)' % IDLE_TOPOLOGY)
     ap.add_argument('--topo', action='append', choices=sorted(TOPOLOGIES), help='only these topologies')
     ap.add_argument('--no-offload', action='store_true', help='leave out the line with the hosts\' offloads on')
     ap.add_argument('--out', default=os.path.join(RESULTS, 'mininet-bench'), help='JSON and PNG path without extension')
     ap.add_argument('--keep-logs', action='store_true', help='keep the log folder (kept anyway after a failure)')
     ap.add_argument('-v', action='store_true', help="Mininet's info output")
     args = ap.parse_args()
+    if args.idle_settle < 0 or args.idle_seconds < 0:
+        ap.error('--idle-settle and --idle-seconds must be >= 0')
     setLogLevel('info' if args.v else 'warning')
     topos = args.topo or list(TOPOLOGIES)
     variants = ['tinflow', 'ovs', 'tinflow-shared', 'tinflow-gro'] + ([] if args.no_offload else ['tinflow-offload'])
@@ -309,7 +455,8 @@ def main():
                         t0 = time.monotonic()
                         record = {'rep': rep + 1, 'topology': t, 'variant': v}
                         try:
-                            record.update(measure(ctx, t, v, args.seconds, args.udp_len))
+                            record.update(measure(ctx, t, v, args.seconds, args.udp_len, args.idle_settle,
+                                                  args.idle_seconds))
                         except Exception as e:  # pylint: disable=broad-except
                             record['error'] = '%s: %s' % (type(e).__name__, e)
                             failed = True
@@ -324,10 +471,16 @@ def main():
                         if 'error' in record:
                             print('  %d/%s %-8s %-15s FAILED: %s' % (rep + 1, args.reps, t, v, record['error']), flush=True)
                         else:
+                            idle = ''
+                            if 'idleCpuPct' in record:
+                                idle = '  idle CPU %.2f %%' % record['idleCpuPct']
+                                if v == 'ovs':
+                                    idle += ' (ovs-vswitchd, %d bridges)' % record['idle']['ovsBridgeCount']
                             print('  %d/%d %-8s %-15s TCP %6.0f Mbit/s  UDP %6.1f kframes/s (loss %4.1f %%)  '
-                                  'RTT avg %.3f ms p50 %.3f ms p99 %.3f ms  (%.0f s)'
+                                  'RTT avg %.3f ms p50 %.3f ms p99 %.3f ms%s  (%.0f s)'
                                   % (rep + 1, args.reps, t, v, record['tcpMbps'], record['udpKpps'], record['udpLossPct'],
-                                     record['rttAvgMs'], record['rttP50Ms'], record['rttP99Ms'], record['seconds']), flush=True)
+                                     record['rttAvgMs'], record['rttP50Ms'], record['rttP99Ms'], idle, record['seconds']),
+                                  flush=True)
     except (KeyboardInterrupt, lab.Terminated) as e:
         print('bench: interrupted (%s); logs %s' % (type(e).__name__, logDir))
         return 130
@@ -351,6 +504,9 @@ def main():
     print('TCP target >= %.1f\u00d7 OVS: %s. OVS userspace measured earlier: %s Mbit/s.'
           % (TCP_TARGET, '; '.join(verdicts) or 'no figures',
              ', '.join('%s %s' % kv for kv in OVS_EARLIER.items())))
+    idleCpu = idleReport(runs, summary, rats, args)
+    for line in idleCpu.pop('lines'):
+        print(line)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     report = {
@@ -359,7 +515,9 @@ def main():
         'machine': {'cpus': os.cpu_count(), 'kernel': platform.release(), 'loadavgBefore': load0,
                     'loadavgAfter': os.getloadavg()},
         'config': {'reps': args.reps, 'iperfSeconds': args.seconds, 'udpPayloadBytes': args.udp_len,
-                   'udpFrameBytes': args.udp_len + 8 + 20 + 14 + 4, 'pings': 20, 'pingIntervalS': 0.1,
+                   'udpFrameBytes': args.udp_len + 8 + 20 + 14 + 4, 'pings': PINGS, 'pingIntervalS': 0.05,
+                   'idleTopology': IDLE_TOPOLOGY, 'idleVariants': list(IDLE_VARIANTS),
+                   'idleSettleSeconds': args.idle_settle, 'idleSeconds': args.idle_seconds,
                    'path': 'h1 -> h3 (named bh1 -> bh3)', 'controller': 'tinflow controller, learning app, idle timeout 0',
                    'variants': {v: {'label': VARIANTS[v]['label'], 'hostsTxOff': VARIANTS[v]['txOff'],
                                     'switch': VARIANTS[v]['switch'], 'switchParams': VARIANTS[v]['switchParams']}
@@ -369,6 +527,7 @@ def main():
         'ratios': rats,
         'tcpTarget': {'tinflowOverOvs': TCP_TARGET, 'met': {t: rats[t]['tcpMbps']['tinflowOverOvs'] >= TCP_TARGET
                                                             for t in rats}},
+        'idleCpu': idleCpu,
         'ovsEarlierMbps': OVS_EARLIER,
         'elapsedSeconds': round(elapsed, 1),
     }

@@ -12,10 +12,18 @@ veths needs for TCP). Between the two farthest hosts (h1 -> h3), after pingAll a
 Repetitions interleave the switches (tinflow, OVS, tinflow, OVS, ... the order flipped every other
 round, as the machine is shared and noisy) and the figures are medians. The headline tinflow runs as
 TinflowSwitch does by default (--offload), one process per switch; 'tinflow, one process' is the same
-with every switch a bridge of one shared process (TinflowSwitch shared=True). Two extra lines, not part
-of the ratios, with the same hosts as OVS: tinflow --gro (TCP segments that arrive one by one are merged into GSO super-frames on receive,
+with every switch a bridge of one shared process (TinflowSwitch shared=True), and 'tinflow, one process,
+forwarding threads' that process with every bridge's flow cache on a thread of its own
+(--forwarding-thread, switch/README.md). Two extra lines, not part of the ratios, with the same hosts as
+OVS: tinflow --gro (TCP segments that arrive one by one are merged into GSO super-frames on receive,
 switch/portio/src/gro.c; for networks of tinflow switches only), and, with the hosts' offloads left on,
-tinflow as it is meant to run when no OVS userspace switch shares the hosts.
+tinflow as it is meant to run when no OVS userspace switch shares the hosts. And a reference, not part of
+the tinflow/OVS ratios: the Linux bridge (lab.KernelBridge: in-kernel learning bridge, STP off, no
+controller; hosts tx off as for OVS), with its own ratio 'Linux bridge/OVS'. On a 2-core machine the
+64-byte UDP figure is bounded by the hosts' CPU (the receiving iperf3 drops what it cannot read), so the
+in-kernel bridge's figure is the ceiling a userspace switch can approach in the same run. Where the
+br_netfilter module is loaded, bridged frames also pass the netfilter hooks (bridge-nf-call-*, recorded
+in the JSON).
 
   idle CPU      on linear,3 only, after the figures above and with the network still up: after a settle time
                 (--idle-settle, 20 s: V8's delayed GC and the learning flows are done by then), the CPU time
@@ -26,7 +34,7 @@ tinflow as it is meant to run when no OVS userspace switch shares the hosts.
                 The issue wants 'tinflow, one process' / OVS <= 1.0.
 
     /usr/bin/python3 mininet/bench.py [--reps N] [--seconds S] [--idle-settle S] [--idle-seconds S] [--no-offload]
-                                      [--keep-logs] [-v]
+                                      [--topo T ...] [--variant V ...] [--keep-logs] [-v]
 
 Prints a table and the tinflow/OVS ratios, writes results/mininet-bench.json and results/mininet-bench.png.
 Names of its own (switches bs1.., hosts bh1..) and controller ports 6871-6879, so that it can run while
@@ -66,7 +74,7 @@ OVS_EARLIER = {'single,3': '518-678', 'linear,3': '290-356'}
 TCP_TARGET = 1.5  # the issue's target: tinflow >= 1.5x OVS on TCP
 PINGS = 100  # measured pings per run, 50 ms apart: enough for a p99 that is not just the maximum
 IDLE_TOPOLOGY = 'linear,3'  # the idle CPU of three bridges: the issue's 'a 3-bridge process'
-IDLE_VARIANTS = ('tinflow', 'tinflow-shared', 'ovs')
+IDLE_VARIANTS = ('tinflow', 'tinflow-shared', 'tinflow-threads', 'ovs')
 IDLE_TARGET = 1.0  # the issue's target: idle CPU of 'tinflow, one process' <= 1.0x ovs-vswitchd's
 OVS_PIDFILE = '/var/run/openvswitch/ovs-vswitchd.pid'
 CLK_TCK = os.sysconf('SC_CLK_TCK')
@@ -109,10 +117,16 @@ VARIANTS = {
     'ovs': dict(label='OVS userspace', switch='ovs', switchParams={}, txOff=True),
     'tinflow-shared': dict(label='tinflow, one process', switch='tinflow', switchParams={'offload': True, 'shared': True},
                            txOff=True),
+    'tinflow-threads': dict(label='tinflow, one process, forwarding threads', switch='tinflow',
+                            switchParams={'offload': True, 'shared': True, 'opts': '--forwarding-thread'}, txOff=True),
     'tinflow-gro': dict(label='tinflow --gro', switch='tinflow', switchParams={'offload': True, 'gro': True}, txOff=True),
     'tinflow-offload': dict(label='tinflow --offload (hosts tx on)', switch='tinflow',
                             switchParams={'offload': True}, txOff=False),
+    # the in-kernel reference: no controller, not in the tinflow/OVS ratios (REFERENCE), no idle CPU
+    'linuxbridge': dict(label='Linux bridge', switch='linuxbridge', switchParams={}, txOff=True, controller=None),
 }
+REFERENCE = 'linuxbridge'  # its own ratio to OVS: 'Linux bridge/OVS'
+BRIDGE_NF = '/proc/sys/net/bridge'  # bridge-nf-call-*: whether bridged frames pass netfilter (br_netfilter)
 
 # (key, label, better) of the figures each run yields; better: which way is better.
 METRICS = (
@@ -222,7 +236,8 @@ def measure(ctx, topoName, variant, seconds, udpLen, idleSettle=0, idleSeconds=0
        idleSeconds > 0), down. Returns the figures."""
     v = VARIANTS[variant]
     waitNamesFree()
-    with lab.NetLab(ctx, TOPOLOGIES[topoName](), switch=v['switch'], controller='tinflow', idleTimeout=0,
+    with lab.NetLab(ctx, TOPOLOGIES[topoName](), switch=v['switch'], controller=v.get('controller', 'tinflow'),
+                    idleTimeout=0,
                     switchParams=v['switchParams'], txOff=v['txOff']) as nl:
         net = nl.net
         loss = net.pingAll()
@@ -286,26 +301,55 @@ def ratios(summary):
     return out
 
 
+def referenceRatios(summary):
+    "Linux bridge / OVS of the medians, by topology and metric: the in-kernel reference, apart from ratios()."
+    out = {}
+    for t, byVariant in summary.items():
+        ref, ovs = byVariant.get(REFERENCE), byVariant.get('ovs')
+        if ref and ovs:
+            out[t] = {key: {'linuxBridgeOverOvs': (ref[key]['median'] / ovs[key]['median']
+                                                   if ovs[key]['median'] else None), 'better': better}
+                      for key, _label, better in METRICS if key in ref and key in ovs}
+    return out
+
+
+def bridgeNetfilter():
+    "The bridge-nf-call-* settings ({} without br_netfilter): 1 means bridged frames pass those hooks."
+    try:
+        names = sorted(n for n in os.listdir(BRIDGE_NF) if n.startswith('bridge-nf-call-'))
+    except OSError:
+        return {}
+    out = {}
+    for n in names:
+        with open(os.path.join(BRIDGE_NF, n)) as f:
+            out[n] = f.read().strip()
+    return out
+
+
 def fmt(x):
     if x is None:
         return '-'
     return '%.0f' % x if abs(x) >= 100 else '%.1f' % x if abs(x) >= 10 else '%.2f' % x
 
 
-def table(summary, rats, variants):
-    "The side-by-side table as lines."
+def table(summary, rats, variants, refRats=None):
+    "The side-by-side table as lines; the reference (Linux bridge) last, followed by its ratio to OVS."
     cols = [v for v in ('tinflow', 'ovs') if v in variants]
-    extra = [v for v in variants if v not in cols]
-    head = ['topology', 'metric'] + [VARIANTS[v]['label'] for v in cols] + ['tinflow/OVS'] + [VARIANTS[v]['label'] for v in extra]
+    extra = [v for v in variants if v not in cols and v != REFERENCE]
+    ref = [REFERENCE, '/'] if REFERENCE in variants else []  # '/': the reference's ratio column
+    head = (['topology', 'metric'] + [VARIANTS[v]['label'] for v in cols] + ['tinflow/OVS']
+            + [VARIANTS[v]['label'] for v in extra]
+            + ([VARIANTS[REFERENCE]['label'], '%s/OVS' % VARIANTS[REFERENCE]['label']] if ref else []))
     rows = [head]
     for t, byVariant in summary.items():
         for key, label, better in METRICS:
             if not any(key in figures for figures in byVariant.values()):
                 continue  # idle CPU on the topologies it is not measured on
             row = [t, '%s (%s is better)' % (label, better)]
-            for v in cols + [None] + extra:
-                if v is None:
-                    r = rats.get(t, {}).get(key, {}).get('tinflowOverOvs')
+            for v in cols + [None] + extra + ref:
+                if v is None or v == '/':
+                    r = (rats if v is None else refRats or {}).get(t, {}).get(key, {}).get(
+                        'tinflowOverOvs' if v is None else 'linuxBridgeOverOvs')
                     row.append('-' if r is None else '%.2f\u00d7' % r)
                     continue
                 s = byVariant.get(v, {}).get(key)
@@ -322,8 +366,8 @@ def table(summary, rats, variants):
 
 def chart(path, summary, rats, variants, reps, seconds):
     "The PNG: TCP, UDP frames/s and median RTT panels, a group per topology, a bar per variant."
-    colors = {'tinflow': (31, 119, 180), 'ovs': (255, 127, 14), 'tinflow-shared': (23, 190, 207), 'tinflow-gro': (148, 103, 189),
-              'tinflow-offload': (44, 160, 44)}
+    colors = {'tinflow': (31, 119, 180), 'ovs': (255, 127, 14), 'tinflow-shared': (23, 190, 207), 'tinflow-threads': (44, 160, 44), 'tinflow-gro': (148, 103, 189),
+              'tinflow-offload': (44, 160, 44), 'linuxbridge': (127, 127, 127)}
     series = [(VARIANTS[v]['label'], colors[v]) for v in variants]
     panels = []
     for key, title, better in (('tcpMbps', 'TCP MBIT/S', 'higher'), ('udpKpps', 'UDP 64B KFRAMES/S', 'higher'),
@@ -335,8 +379,8 @@ def chart(path, summary, rats, variants, reps, seconds):
                            'note': None if r is None else 'TINFLOW/OVS %.2f\u00d7' % r})
         panels.append({'title': title, 'subtitle': '%s is better' % better, 'groups': groups})
     pngchart.barChart(path, 'tinflow vs OVS userspace in Mininet', series, panels,
-                      footer='medians of %d runs, %d s iperf3, h1 -> h3, tinflow learning controller, hosts tx off '
-                             'except the hosts tx on line' % (reps, seconds))
+                      footer='medians of %d runs, %d s iperf3, h1 -> h3, tinflow learning controller (Linux '
+                             'bridge: none, in-kernel), hosts tx off except the hosts tx on line' % (reps, seconds))
 
 
 def idleReport(runs, summary, rats, args):
@@ -363,7 +407,7 @@ def idleReport(runs, summary, rats, args):
     r = rats.get(IDLE_TOPOLOGY, {}).get('idleCpuPct', {}).get('tinflowSharedOverOvs')
     out.update(medianPct=medians, ovsBridgeCounts=counts, ovsOtherBridges=others,
                tinflowSharedOverOvs=r, met=None if r is None else r <= IDLE_TARGET)
-    names = {'tinflow': 'tinflow (3 processes)', 'tinflow-shared': 'tinflow, one process', 'ovs': 'ovs-vswitchd'}
+    names = {'tinflow': 'tinflow (3 processes)', 'tinflow-shared': 'tinflow, one process', 'tinflow-threads': 'tinflow, one process, forwarding threads', 'ovs': 'ovs-vswitchd'}
     out['lines'].append('Idle CPU on %s (%.0f s settled, then %.0f s; %% of one core, median; one clock tick %.2f %%): %s.'
                         % (IDLE_TOPOLOGY, args.idle_settle, args.idle_seconds, tickPct,
                            ', '.join('%s %.2f %%' % (names[v], m) for v, m in medians.items())))
@@ -414,6 +458,8 @@ def main():
     ap.add_argument('--idle-seconds', type=float, default=30.0, metavar='S',
                     help='idle CPU window on %s, seconds (default 30; 0: not measured)' % IDLE_TOPOLOGY)
     ap.add_argument('--topo', action='append', choices=sorted(TOPOLOGIES), help='only these topologies')
+    ap.add_argument('--variant', action='append', choices=sorted(VARIANTS),
+                    help='only these variants (OVS always runs: the ratios are against it)')
     ap.add_argument('--no-offload', action='store_true', help='leave out the line with the hosts\' offloads on')
     ap.add_argument('--out', default=os.path.join(RESULTS, 'mininet-bench'), help='JSON and PNG path without extension')
     ap.add_argument('--keep-logs', action='store_true', help='keep the log folder (kept anyway after a failure)')
@@ -423,7 +469,10 @@ def main():
         ap.error('--idle-settle and --idle-seconds must be >= 0')
     setLogLevel('info' if args.v else 'warning')
     topos = args.topo or list(TOPOLOGIES)
-    variants = ['tinflow', 'ovs', 'tinflow-shared', 'tinflow-gro'] + ([] if args.no_offload else ['tinflow-offload'])
+    variants = (['tinflow', 'ovs', 'tinflow-shared', 'tinflow-threads', 'tinflow-gro']
+                + ([] if args.no_offload else ['tinflow-offload']) + [REFERENCE])
+    if args.variant:
+        variants = [v for v in variants if v in args.variant or v == 'ovs']
 
     problems = preflight()
     if problems:
@@ -491,8 +540,9 @@ def main():
     elapsed = time.monotonic() - began
     summary = summarize(runs, variants, topos)
     rats = ratios(summary)
+    refRats = referenceRatios(summary)
     print()
-    for line in table(summary, rats, variants):
+    for line in table(summary, rats, variants, refRats):
         print(line)
     print()
     print('tinflow/OVS: > 1 means tinflow is higher; for TCP and UDP higher is better, for loss and RTT lower is.')
@@ -504,6 +554,18 @@ def main():
     print('TCP target >= %.1f\u00d7 OVS: %s. OVS userspace measured earlier: %s Mbit/s.'
           % (TCP_TARGET, '; '.join(verdicts) or 'no figures',
              ', '.join('%s %s' % kv for kv in OVS_EARLIER.items())))
+    bridgeNf = bridgeNetfilter()
+    refLine = []
+    for t in topos:
+        r = refRats.get(t, {})
+        if r:
+            named = (('tcpMbps', 'TCP'), ('udpKpps', 'UDP 64B frames/s'), ('rttP50Ms', 'RTT p50'))
+            refLine.append('%s: %s' % (t, ', '.join('%s %.2f\u00d7' % (name, r[key]['linuxBridgeOverOvs'])
+                                                    for key, name in named
+                                                    if r.get(key, {}).get('linuxBridgeOverOvs') is not None)))
+    print('Linux bridge/OVS (the in-kernel reference, not in tinflow/OVS; no controller; netfilter on bridged '
+          'frames: %s): %s.' % (', '.join('%s=%s' % kv for kv in bridgeNf.items()) or 'no br_netfilter',
+                                '; '.join(refLine) or 'no figures'))
     idleCpu = idleReport(runs, summary, rats, args)
     for line in idleCpu.pop('lines'):
         print(line)
@@ -513,18 +575,21 @@ def main():
         'bench': 'mininet',
         'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
         'machine': {'cpus': os.cpu_count(), 'kernel': platform.release(), 'loadavgBefore': load0,
-                    'loadavgAfter': os.getloadavg()},
+                    'loadavgAfter': os.getloadavg(), 'bridgeNetfilter': bridgeNf},
         'config': {'reps': args.reps, 'iperfSeconds': args.seconds, 'udpPayloadBytes': args.udp_len,
                    'udpFrameBytes': args.udp_len + 8 + 20 + 14 + 4, 'pings': PINGS, 'pingIntervalS': 0.05,
                    'idleTopology': IDLE_TOPOLOGY, 'idleVariants': list(IDLE_VARIANTS),
                    'idleSettleSeconds': args.idle_settle, 'idleSeconds': args.idle_seconds,
                    'path': 'h1 -> h3 (named bh1 -> bh3)', 'controller': 'tinflow controller, learning app, idle timeout 0',
                    'variants': {v: {'label': VARIANTS[v]['label'], 'hostsTxOff': VARIANTS[v]['txOff'],
-                                    'switch': VARIANTS[v]['switch'], 'switchParams': VARIANTS[v]['switchParams']}
-                                for v in variants}},
+                                    'switch': VARIANTS[v]['switch'], 'switchParams': VARIANTS[v]['switchParams'],
+                                    'controller': VARIANTS[v].get('controller', 'tinflow')}
+                                for v in variants},
+                   'reference': REFERENCE},
         'runs': runs,
         'summary': summary,
         'ratios': rats,
+        'linuxBridgeOverOvs': refRats,
         'tcpTarget': {'tinflowOverOvs': TCP_TARGET, 'met': {t: rats[t]['tcpMbps']['tinflowOverOvs'] >= TCP_TARGET
                                                             for t in rats}},
         'idleCpu': idleCpu,

@@ -1,5 +1,6 @@
 """The Mininet lab shared by the scenarios (scenarios.py) and benchmarks: networks of tinflow and/or OVS
-(userspace) switches driven by the tinflow controller, os-ken or nothing, built and torn down in one
+(userspace) switches (or, the benchmark's in-kernel reference, Linux bridges) driven by the tinflow
+controller, os-ken or nothing, built and torn down in one
 `with NetLab(...)` block; measurements (ping, iperf3) run inside the hosts; and a janitor that removes
 what a crashed run of ours left behind, by PID and by name.
 
@@ -20,7 +21,7 @@ from collections import deque
 
 from mininet.log import error
 from mininet.net import Mininet
-from mininet.node import OVSSwitch, RemoteController
+from mininet.node import OVSSwitch, RemoteController, Switch
 from mininet.topo import Topo
 from mininet.util import specialClass
 
@@ -154,6 +155,8 @@ class Janitor(object):
             self.state['links'] += [i.name for i in sw.intfList() if sw.ports.get(i) and i.name not in self.state['links']]
             if isinstance(sw, OVSSwitch) and sw.name not in self.state['bridges']:
                 self.state['bridges'].append(sw.name)
+            if isinstance(sw, KernelBridge) and sw.name not in self.state['links']:
+                self.state['links'].append(sw.name)  # its bridge device: `ip link del` removes it
             if getattr(sw, 'proc', None):
                 self.proc(sw.proc)
         for c in net.controllers:
@@ -235,6 +238,42 @@ def tinflowSwitchClass(logDir, **params):
     return specialClass(TinflowSwitch, defaults=dict(logDir=logDir, **defaults))
 
 
+class KernelBridge(Switch):
+    """The Linux kernel's bridge as a standalone learning switch: no controller, STP off, a device named as
+       the switch (bs1) in the root namespace with the switch's ports as its ports. The in-kernel reference
+       the benchmark holds the userspace switches against. Mininet's LinuxBridge (mininet.nodelib) does the
+       same through brctl and ifconfig, and its class setup exits Mininet when bridge-utils is not installed;
+       this one needs only iproute2. connected() is Switch's: always (nothing to connect to)."""
+
+    def start(self, _controllers):
+        "Creates the bridge, enslaves the ports, brings it up (LabError when the kernel refuses)."
+        bridgeLink('add', 'name', self.name, 'type', 'bridge', 'stp_state', '0')
+        # no IPv6 on the bridge's own device, or it sends MLD reports and router solicitations into the
+        # network (quietIpv6 ran before the device existed)
+        with open('/proc/sys/net/ipv6/conf/%s/disable_ipv6' % self.name, 'w') as f:
+            f.write('1')
+        for intf in self.intfList():
+            if self.ports.get(intf):  # not lo, Mininet's control interface of a root-namespace switch (port 0)
+                bridgeLink('set', 'dev', intf.name, 'master', self.name)
+        bridgeLink('set', 'dev', self.name, 'up')
+
+    def stop(self, deleteIntfs=True):
+        """Deletes the bridge device (its ports are released), then the ports as any switch does. Raises
+           nothing, so that net.stop() goes on: what remains, the janitor reports and removes."""
+        if os.path.exists('/sys/class/net/' + self.name):
+            subprocess.call(['ip', 'link', 'del', 'dev', self.name], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+        super(KernelBridge, self).stop(deleteIntfs)
+
+
+def bridgeLink(*args):
+    "`ip link ARGS` in the root namespace; LabError with ip's message when it fails."
+    out = subprocess.run(['ip', 'link'] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True, check=False)
+    if out.returncode != 0:
+        raise LabError('ip link %s: %s' % (' '.join(args), out.stdout.strip()))
+
+
 def ovsSwitchClass(**params):
     "OVSSwitch on the userspace datapath, OpenFlow 1.3, with these defaults."
     defaults = dict(datapath='user', protocols='OpenFlow13')
@@ -300,7 +339,8 @@ class NetLab(object):
            with NetLab(ctx, LinearTopo(4), switch='tinflow', controller='tinflow') as lab:
                assert lab.net.pingAll() == 0
 
-       switch: 'tinflow', 'ovs', a Switch class, or None when the topology gives each switch its class
+       switch: 'tinflow', 'ovs', 'linuxbridge' (KernelBridge: no controller, failMode does not apply), a
+               Switch class, or None when the topology gives each switch its class
        controller: 'tinflow' (apps, idleTimeout, controllerEnv), 'osken' (osken-manager + RemoteController),
                    a Controller class (with its port set), or None
        listenPort: the first switch's listenPort (Mininet gives the next switches the following ports)
@@ -337,7 +377,9 @@ class NetLab(object):
             return tinflowSwitchClass(self.ctx.logDir, failMode=self.failMode, **self.switchParams)
         if kind == 'ovs':
             return ovsSwitchClass(failMode=self.failMode, **self.switchParams)
-        raise ValueError('switch kind %r (tinflow or ovs)' % kind)
+        if kind == 'linuxbridge':
+            return specialClass(KernelBridge, defaults=dict(self.switchParams))
+        raise ValueError('switch kind %r (tinflow, ovs or linuxbridge)' % kind)
 
     def __enter__(self):
         try:

@@ -30,13 +30,13 @@ export interface DeviceOpener {
   tap(name: string, opts: { offload: boolean; up?: boolean }): FramePort;
   iface(name: string, opts: { offload: boolean; gro: boolean }): FramePort;
   /** A flow cache for one datapath; absent or undefined: none. */
-  frameCache?(): FrameCache | undefined;
+  frameCache?(opts: { thread: boolean }): FrameCache | undefined;
 }
 
 const PORTIO: DeviceOpener = {
   tap: (name, opts) => openTap(name, opts),
   iface: (name, opts) => openInterface(name, opts),
-  frameCache: () => createFrameCache(),
+  frameCache: (opts) => createFrameCache(opts),
 };
 
 export interface BridgesOptions {
@@ -118,7 +118,7 @@ export class Bridges implements CtlBridges {
     const taken = [...(cfg.localPort ? [cfg.name] : []), ...cfg.ports.map((p) => p.ifname)].map((n) => [n, this.holder(n)] as const).find(([, h]) => h !== undefined);
     if (taken) throw new Error(`${taken[0]} is already a port of bridge ${taken[1]}`);
     const log = this.opts.logger(cfg.name);
-    const frameCache = cfg.flowCache ? this.devices.frameCache?.() : undefined;
+    const frameCache = cfg.flowCache ? this.devices.frameCache?.({ thread: cfg.forwardingThread }) : undefined;
     const dp = new Datapath({ name: cfg.name, dpid: cfg.dpid, tables: cfg.tables, failMode: cfg.failMode, log, ...(frameCache ? { frameCache } : {}) });
     const channel = new Channel({ targets: cfg.controllers, handler: dp, log, probeInterval: cfg.probeInterval, ...(cfg.tls ? { tls: cfg.tls } : {}) });
     channel.on('disconnected', () => dp.controllerLeft());

@@ -27,6 +27,8 @@ export interface BridgeConfig {
   readonly gro: boolean;
   /** Frames whose pipeline decision is cached are forwarded by the port I/O addon (switch/flow-cache.ts). On by default. */
   readonly flowCache: boolean;
+  /** The flow cache reads the ports and forwards on a thread of its own. Off by default. */
+  readonly forwardingThread: boolean;
   readonly localPort: boolean;
   /** Bring the LOCAL port's TAP up at start (off by default: it stays down, as OVS leaves its bridge interface). */
   readonly localUp: boolean;
@@ -52,7 +54,7 @@ export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --co
                       [--listen ptcp:PORT[:IP]] [--port N=IFNAME ...] [--tap TAPNAME[=N] ...]
                       [--fail-mode secure|standalone] [--tables N] [--ctl SOCKET] [--log-level LEVEL]
                       [--offload [--gro]] [--no-local | --local-up] [--cert FILE --key FILE --ca FILE]
-                      [--probe-interval S] [--no-flow-cache]
+                      [--probe-interval S] [--no-flow-cache | --forwarding-thread]
        tinflow switch --ctl SOCKET [--log-level LEVEL]
 
   Without --name the process starts with no bridge and hosts any number of them, added and removed at run
@@ -76,6 +78,9 @@ export const SWITCH_USAGE = `usage: tinflow switch --name NAME [--dpid HEX] --co
                        frame of a flow runs it and the port I/O addon forwards the ones after it by the
                        same decision (while the tables, ports and config stay as they are), counting
                        them into the flow entries
+  --forwarding-thread  the bridge's ports are read, and the frames the flow cache knows forwarded, on a
+                       thread of its own (as an Open vSwitch PMD thread), so that the bridges of one
+                       process forward on several cores; JavaScript runs the pipeline for the rest
   --no-local           no LOCAL port
   --local-up           bring the LOCAL port's TAP up at start. Without it the TAP stays down, and the
                        LOCAL port is reported PORT_DOWN / LINK_DOWN, as Open vSwitch reports its bridge
@@ -107,6 +112,7 @@ const BRIDGE_FLAGS = {
   offload: { type: 'boolean' },
   gro: { type: 'boolean' },
   'no-flow-cache': { type: 'boolean' },
+  'forwarding-thread': { type: 'boolean' },
   'no-local': { type: 'boolean' },
   'local-up': { type: 'boolean' },
   cert: { type: 'string' },
@@ -185,6 +191,9 @@ function bridgeFromValues(values: BridgeValues): BridgeConfig {
   }
   const failMode = enumFlag('--fail-mode', values['fail-mode'] ?? DEFAULTS.failMode, ['secure', 'standalone']);
   if (values.gro === true && values.offload !== true) throw new ConfigError('--gro', 'needs --offload (super-frames travel with virtio-net headers)');
+  if (values['forwarding-thread'] === true && values['no-flow-cache'] === true) {
+    throw new ConfigError('--forwarding-thread', 'forwards what the flow cache knows: it cannot go with --no-flow-cache');
+  }
   if (values['local-up'] === true && values['no-local'] === true) throw new ConfigError('--local-up', 'there is no LOCAL port with --no-local');
   const tlsGiven = [values.cert, values.key, values.ca].filter((x) => x !== undefined).length;
   if (tlsGiven !== 0 && tlsGiven !== 3) throw new ConfigError('--cert', '--cert, --key and --ca go together', '--cert, --key and --ca go together');
@@ -201,6 +210,7 @@ function bridgeFromValues(values: BridgeValues): BridgeConfig {
     offload: values.offload === true,
     gro: values.gro === true,
     flowCache: values['no-flow-cache'] !== true,
+    forwardingThread: values['forwarding-thread'] === true,
     localPort: values['no-local'] !== true,
     localUp: values['local-up'] === true,
     tls: tlsGiven === 3 ? { cert: values.cert as string, key: values.key as string, ca: values.ca as string } : undefined,

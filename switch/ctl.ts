@@ -233,6 +233,7 @@ function cacheLines(s: ReturnType<Datapath['cacheStats']>): string[] {
   if (!s) return ['flow-cache off'];
   return [
     `flow-cache-ports ${s.ports}`,
+    `flow-cache-thread ${s.threaded ? 'yes' : 'no'}`,
     `flow-cache-entries ${s.entries}`,
     `flow-cache-hits ${s.hits}`,
     `flow-cache-misses ${s.misses}`,

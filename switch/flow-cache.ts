@@ -29,6 +29,8 @@ import type { FramePort } from './port.js';
 export const MAX_OUTPUTS = 16;
 
 export interface FrameCacheStats {
+  /** Whether the cache forwards on a thread of its own. */
+  readonly threaded: boolean;
   /** Decisions cached now. */
   readonly entries: number;
   readonly slots: number;

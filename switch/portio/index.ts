@@ -47,7 +47,7 @@ interface NativeFlowCache {
   install(src: NativePort, index: number, outs: readonly NativePort[], id: number): boolean;
   harvest(ids: Uint32Array, packets: Float64Array, bytes: Float64Array, ageMs: Float64Array): number;
   flush(): void;
-  stats(): FrameCacheStats;
+  stats(): Omit<FrameCacheStats, 'threaded'> & { readonly threaded: number };
 }
 
 interface LinkInfo {
@@ -71,7 +71,7 @@ interface Addon {
   segmentInto?: (frame: Uint8Array, hdr: Uint8Array, out: Uint8Array, off: number, lens: Uint32Array) => number;
   mergeFrames(frames: readonly Uint8Array[]): [Buffer, Buffer][];
   /** Absent from an addon built before the flow cache. */
-  FlowCache?: new (slots: number) => NativeFlowCache;
+  FlowCache?: new (slots: number, threaded: boolean) => NativeFlowCache;
   flowSignature?: (frame: Uint8Array, inPort: number) => Buffer | null;
   VNET_HDR_LEN: number;
 }
@@ -498,22 +498,25 @@ class NativeFrameCache implements FrameCache {
   }
 
   stats(): FrameCacheStats {
-    return this.native.stats();
+    const s = this.native.stats();
+    return { ...s, threaded: s.threaded !== 0 };
   }
 }
 
 /**
  * A flow cache for one datapath (switch/flow-cache.ts), or undefined when the addon is missing or
- * predates it: the datapath then runs the pipeline for every frame, as before.
+ * predates it: the datapath then runs the pipeline for every frame, as before. With `thread`, the
+ * cache reads its ports and forwards on a thread of its own (src/portio.c), as an Open vSwitch PMD
+ * thread does; JavaScript sees only the frames the cache does not know.
  */
-export function createFrameCache(): FrameCache | undefined {
+export function createFrameCache(opts: { readonly thread?: boolean } = {}): FrameCache | undefined {
   let a: Addon;
   try {
     a = loadAddon();
   } catch {
     return undefined;
   }
-  return a.FlowCache ? new NativeFrameCache(new a.FlowCache(FLOW_CACHE_SLOTS)) : undefined;
+  return a.FlowCache ? new NativeFrameCache(new a.FlowCache(FLOW_CACHE_SLOTS, opts.thread === true)) : undefined;
 }
 
 /** What the flow cache keys a frame entering by inPort by, or null when it does not cache such frames (for tests). */

@@ -434,7 +434,10 @@ const frames = (n: number, make: (seq: number) => Buffer = (s) => udpFrame(s)): 
 const hex = (fs: readonly Buffer[]): string[] => fs.map((f) => f.toString('hex'));
 const bytesOf = (fs: readonly Buffer[]): bigint => BigInt(fs.reduce((n, f) => n + f.length, 0));
 
-describe('a datapath with the flow cache, on AF_PACKET ports into namespaces', () => {
+describe.each([
+  ["on libuv's loop", false],
+  ['on a forwarding thread', true],
+])('a datapath with the flow cache (%s), on AF_PACKET ports into namespaces', (_how, thread) => {
   let lab: Lab;
   let dp: Datapath;
   const peers = new Map<number, Peer>();
@@ -516,7 +519,7 @@ describe('a datapath with the flow cache, on AF_PACKET ports into namespaces', (
   }
 
   beforeAll(async () => {
-    lab = new Lab('fc');
+    lab = new Lab(thread ? 'ft' : 'fc');
     for (const n of [1, 2, 3]) {
       const ns = lab.ns(`n${n}`);
       lab.veth(lab.name(`s${n}`), lab.name(`h${n}`));
@@ -524,7 +527,7 @@ describe('a datapath with the flow cache, on AF_PACKET ports into namespaces', (
       peers.set(n, new Peer(lab, ns, lab.name(`h${n}`)));
     }
     await Promise.all([...peers.values()].map((p) => p.ready()));
-    const frameCache = createFrameCache();
+    const frameCache = createFrameCache({ thread });
     if (frameCache === undefined) throw new Error('the port I/O addon has no flow cache: run "npm run build"');
     dp = new Datapath({ name: 'fc', dpid: 0xfcn, tables: 2, failMode: 'secure', log: nullLogger, frameCache });
     dp.attach(sink);
@@ -533,6 +536,7 @@ describe('a datapath with the flow cache, on AF_PACKET ports into namespaces', (
       dp.addPort(port(n), n);
     }
     expect(cache().ports).toBe(3);
+    expect(cache().threaded).toBe(thread);
   });
 
   afterAll(async () => {

@@ -3,7 +3,8 @@
  * switch: hosts h1..h3 in namespaces, each behind a veth to bridge bN's port 1; b1-b2 and b2-b3 joined by
  * veths; the in-tree learning controller for all three. Bridges are added with `switchctl add-br`.
  *
- * Checked: every pair of hosts pings; bad commands are answered with the reason and the process serves
+ * Checked: every pair of hosts pings, b1 and b3 forwarding by their flow caches (b3's on a forwarding
+ * thread); bad commands are answered with the reason and the process serves
  * on; `del-br b3` while h1 pings h2 leaves b1 and b2 forwarding (no echo lost beyond a couple at a
  * loaded moment), closes b3's ports and removes its LOCAL TAP; SIGTERM stops the rest and exits 0.
  * Needs root and a fresh dist/ (npx tsc -p tsconfig.build.json).
@@ -75,8 +76,9 @@ describe('one switch process, three bridges in a line', () => {
     const c = ['--controller', `tcp:127.0.0.1:${port}`];
     expect(await ctl(sock, 'add-br', [B1, '--dpid', '1', ...c, '--no-local', '--offload', '--port', `1=${hostEnd(1)}`, '--port', `2=${l12a}`])).toEqual([`bridge ${B1} dpid 0x1 ports 2`]);
     expect(await ctl(sock, 'add-br', [B2, '--dpid', '2', ...c, '--no-local', '--offload', '--port', `1=${hostEnd(2)}`, '--port', `2=${l12b}`, '--port', `3=${l23a}`])).toEqual([`bridge ${B2} dpid 0x2 ports 3`]);
-    // b3 has a LOCAL TAP, which the switch makes, so del-br has one to remove.
-    expect(await ctl(sock, 'add-br', [B3, '--dpid', '3', ...c, '--offload', '--port', `1=${hostEnd(3)}`, '--port', `2=${l23b}`])).toEqual([`bridge ${B3} dpid 0x3 ports 3`]);
+    // b3 has a LOCAL TAP, which the switch makes, so del-br has one to remove, and a forwarding thread,
+    // which del-br stops.
+    expect(await ctl(sock, 'add-br', [B3, '--dpid', '3', ...c, '--offload', '--forwarding-thread', '--port', `1=${hostEnd(3)}`, '--port', `2=${l23b}`])).toEqual([`bridge ${B3} dpid 0x3 ports 3`]);
     expect(await ctl(sock, 'list-br')).toEqual([B1, B2, B3]);
     for (const b of [B1, B2, B3]) {
       await waitFor(`${b} connected to the controller`, async () => (await ctl(sock, 'status', [], b)).includes('controllers-connected 1'), 15_000, { check: alive });
@@ -97,6 +99,12 @@ describe('one switch process, three bridges in a line', () => {
     expect((await ctl(sock, 'dump-ports', [], B2)).filter((l) => /^port \d+ /.test(l))).toHaveLength(3);
     expect((await ctl(sock, 'dump-flows', [], B1)).length).toBeGreaterThan(1);
     expect(existsSync(`/sys/class/net/${b3Local}`), "b3's LOCAL TAP").toBe(true);
+    // the pings after the first crossed b1 and b3 by their flow caches, b3's on its own thread
+    for (const [b, thread] of [[B1, 'no'], [B3, 'yes']] as const) {
+      const st = await ctl(sock, 'status', [], b);
+      expect(st).toContain(`flow-cache-thread ${thread}`);
+      expect(Number(st.find((l) => l.startsWith('flow-cache-hits '))?.split(' ')[1]), `${b}'s flow-cache hits`).toBeGreaterThan(0);
+    }
   }, 30_000);
 
   it.each([

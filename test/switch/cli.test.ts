@@ -31,6 +31,7 @@ describe('tinflow switch: bad flags', () => {
     [['--name', 'br0', '--listen', 'pssl:6653'], /need --cert, --key and --ca/],
     [['--name', 'br0', '--bogus'], /Unknown option '--bogus'/],
     [['--name', 'br0', '--gro'], /--gro: needs --offload/],
+    [['--name', 'br0', '--forwarding-thread', '--no-flow-cache'], /--forwarding-thread: forwards what the flow cache knows: it cannot go with --no-flow-cache/],
     [['--name', 'br0', '--no-local', '--port', '1=tfnosuchif0'], /cannot open interface tfnosuchif0: No such device/],
   ])('%j', (args, text) => {
     const r = run('switch', ...args);
@@ -62,7 +63,7 @@ describe('tinflow switchctl on a running switch', () => {
       `dpid 0x${(0xbeefn).toString(16)}\nfail-mode secure\nports 2\ncontrollers-connected 0\ncontroller-queue-limit 1048576\ncontroller-queued-bytes 0\n` +
         'packet-ins-dropped 0\nport-status-dropped 0\nflow-removed-dropped 0\ncontroller-read-pauses 0\ncontrollers-dropped-stuck 0\n' +
         // both ports (the veth and the LOCAL TAP) are served by the flow cache; no frame came yet
-        'flow-cache-ports 2\nflow-cache-entries 0\nflow-cache-hits 0\nflow-cache-misses 0\nflow-cache-installs 0\nflow-cache-refused 0\n',
+        'flow-cache-ports 2\nflow-cache-thread no\nflow-cache-entries 0\nflow-cache-hits 0\nflow-cache-misses 0\nflow-cache-installs 0\nflow-cache-refused 0\n',
     );
     expect(statSync(ctl).mode & 0o777, 'the control socket is the owner\'s only').toBe(0o600);
     // A controller counts once it finished hello (here: a bare OF1.3 hello), and stops counting when it leaves.

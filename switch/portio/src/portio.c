@@ -20,6 +20,11 @@
  * switch's datapath sends headers only to ports with offload (it makes frames plain itself, through
  * segmentInto below when this addon is loaded); the software path here serves sendFrom forwarders.
  *
+ * The flow cache (flowcache.c; switch/flow-cache.ts is its JavaScript half): a port attached to its
+ * datapath's cache forwards, before JavaScript sees the batch, every frame whose decision the cache holds,
+ * batched per output port; only the rest reach the callback. A cache made threaded reads its ports and
+ * forwards on a thread of its own instead of libuv's loop (see flowcache_t below).
+ *
  * AF_PACKET strips a VLAN tag the NIC (or veth) accelerated; PACKET_AUXDATA tells us, and the tag is
  * put back so the switch sees the frame as it was sent. Frames the switch itself sent are not read
  * back (PACKET_IGNORE_OUTGOING). A port whose interface goes down reports -ENETDOWN and keeps waiting;
@@ -42,6 +47,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,11 +70,29 @@ typedef struct {
   double rx_packets, rx_bytes, rx_dropped, rx_errors, tx_packets, tx_bytes, tx_dropped, tx_errors;
 } counters_t;
 
+struct port;
+#define FC_MAX_PORTS 1024
+
 /* A datapath's flow cache (flowcache.c), shared by the ports attached to it. Freed when its JavaScript
- * object is collected and no port holds it. */
+ * object is collected and no port holds it.
+ *
+ * Threaded (a forwarding thread of its own, as an ovs-vswitchd PMD thread): the thread reads the attached
+ * ports (epoll, one-shot per port) and forwards what the table decides; a batch with frames the table does
+ * not know stays in the port's slab, the port is not read again, and JavaScript is woken (uv_async) to
+ * run the pipeline on them, after which the port is armed again. `mu` guards the table, the port list
+ * and every reading of an attached port, on either thread. */
 typedef struct flowcache {
   fc_table_t t;
   int refs;
+  pthread_mutex_t mu;
+  int threaded;
+  int ep;                  /* the thread's epoll set */
+  int wake_fd;             /* eventfd: tells the thread to stop */
+  int stop;
+  pthread_t thread;
+  uv_async_t *async;       /* wakes JavaScript for misses and read errors */
+  struct port *ports[FC_MAX_PORTS];
+  int n_ports;
 } flowcache_t;
 
 typedef struct port {
@@ -92,18 +117,30 @@ typedef struct port {
   uint32_t *lens;         /* shared with JS: frame lengths */
   uint32_t *offs;         /* shared with JS: frame offsets in the slab */
   napi_ref lens_ref, offs_ref;
-  uint8_t *scratch;       /* software GSO output */
-  size_t scratch_cap;
   counters_t c;
+  counters_t tc;          /* sends of the flow cache's forwarding (another thread when threaded) */
   flowcache_t *fc;        /* the flow cache of the port's datapath, when attached */
   uint32_t fc_no;         /* the port's number in that datapath */
+  int t_state;            /* threaded: T_READING, T_MISSES (t_count frames wait for JS), T_ERROR (t_err) */
+  int t_count;
+  int t_err;
 } port_t;
+
+enum { T_READING = 0, T_MISSES = 1, T_ERROR = 2 };
+
+/* Set on a forwarding thread: it never calls JavaScript. */
+static __thread int on_io_thread;
+
+/* Software GSO output, one area per thread (JavaScript's, and each forwarding thread's), reused per frame. */
+#define TX_SCRATCH (65536 * 3)
+static __thread uint8_t *tx_scratch;
 
 /* A batch of frames on its way out: iovecs of 1 (plain) or 2 (virtio-net header + frame) entries. */
 typedef struct txq {
   struct iovec iov[TX_BATCH][2];
   int iovcnt[TX_BATCH];
   int n;
+  counters_t *c;           /* whose counters the sends go to: the port's own (c), or its forwarding ones (tc) */
 } txq_t;
 
 /* ---- the ports of this process, to drain every ready port in one wake-up ---------------------------- */
@@ -279,6 +316,12 @@ static size_t put_back_vlan(port_t *p, uint8_t *slot, size_t len, const struct t
 /* What to do after a read error: 1 to keep waiting, 0 stopped. */
 static int read_error(port_t *p, int err) {
   if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return 1;
+  if (on_io_thread) {
+    /* JavaScript decides, on its thread (fc_on_async); the port is not read until then */
+    p->t_err = err;
+    p->t_state = T_ERROR;
+    return 0;
+  }
   if (err == ENETDOWN && p->kind == KIND_PACKET) {
     unsigned idx = if_nametoindex(p->name);
     if (idx != 0 && (int)idx == p->ifindex) {
@@ -363,18 +406,93 @@ static int rx_tap(port_t *p) {
   return out;
 }
 
-static void fc_release(flowcache_t *fc) {
-  if (--fc->refs > 0) return;
+static void on_async_closed(uv_handle_t *h) {
+  flowcache_t *fc = h->data;
+  free(h);
+  pthread_mutex_destroy(&fc->mu);
   fc_free(&fc->t);
   free(fc);
 }
 
+static void fc_release(flowcache_t *fc) {
+  if (--fc->refs > 0) return;
+  if (fc->threaded) {
+    pthread_mutex_lock(&fc->mu);
+    fc->stop = 1;
+    pthread_mutex_unlock(&fc->mu);
+    uint64_t one = 1;
+    if (write(fc->wake_fd, &one, sizeof one) < 0) { /* the thread also sees `stop` at its next wake-up */ }
+    pthread_join(fc->thread, NULL);
+    close(fc->ep);
+    close(fc->wake_fd);
+    uv_close((uv_handle_t *)fc->async, on_async_closed);
+    return;
+  }
+  pthread_mutex_destroy(&fc->mu);
+  fc_free(&fc->t);
+  free(fc);
+}
+
+static int fc_has_port(const flowcache_t *fc, const port_t *p) {
+  for (int i = 0; i < fc->n_ports; i++) if (fc->ports[i] == p) return 1;
+  return 0;
+}
+
+/* Reading a port: on its flow cache's thread when that is threaded, else on libuv's loop. */
+static void on_poll(uv_poll_t *h, int status, int events);
+static void rx_arm(port_t *p, int add) {
+  if (p->fc && p->fc->threaded) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data = {.ptr = p}};
+    if (epoll_ctl(p->fc->ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->fd, &ev) != 0 && errno == ENOENT)
+      epoll_ctl(p->fc->ep, EPOLL_CTL_ADD, p->fd, &ev);
+    return;
+  }
+  uv_poll_start(&p->poll, UV_READABLE, on_poll);
+}
+
+static void rx_disarm(port_t *p) {
+  if (p->fc && p->fc->threaded) epoll_ctl(p->fc->ep, EPOLL_CTL_DEL, p->fd, NULL);
+  else uv_poll_stop(&p->poll);
+}
+
 /* The port leaves its flow cache: every cached decision goes, as one may send to or come from it. */
 static void fc_detach(port_t *p) {
-  if (!p->fc) return;
-  fc_flush(&p->fc->t);
-  fc_release(p->fc);
+  flowcache_t *fc = p->fc;
+  if (!fc) return;
+  pthread_mutex_lock(&fc->mu);
+  if (p->polling) rx_disarm(p);
+  for (int i = 0; i < fc->n_ports; i++) {
+    if (fc->ports[i] == p) {
+      fc->ports[i] = fc->ports[--fc->n_ports];
+      break;
+    }
+  }
+  fc_flush(&fc->t);
   p->fc = NULL;
+  p->t_state = T_READING;
+  pthread_mutex_unlock(&fc->mu);
+  if (p->polling && !p->closed) rx_arm(p, 1); /* back to libuv's loop */
+  fc_release(fc);
+}
+
+/* Joins p to fc (see port_attach). 0 when fc has no room for another port. */
+static int fc_join(port_t *p, flowcache_t *fc, uint32_t no) {
+  pthread_mutex_lock(&fc->mu);
+  if (fc->n_ports >= FC_MAX_PORTS) {
+    pthread_mutex_unlock(&fc->mu);
+    return 0;
+  }
+  if (p->polling) uv_poll_stop(&p->poll);
+  if (fc->threaded) live_del(p); /* read by the thread only */
+  fc->ports[fc->n_ports++] = p;
+  fc_flush(&fc->t);
+  fc->refs++;
+  p->fc = fc;
+  p->fc_no = no;
+  p->t_state = T_READING;
+  if (p->polling) rx_arm(p, 1);
+  pthread_mutex_unlock(&fc->mu);
+  return 1;
 }
 
 static uint64_t now_ms(void) {
@@ -422,6 +540,7 @@ static int fc_forward(port_t *p, int n) {
         }
         oq[k].port = q;
         oq[k].q.n = 0;
+        oq[k].q.c = &q->tc;
         noq++;
       }
       txq_add(q, &oq[k].q, data, len, h);
@@ -441,11 +560,93 @@ static int rx_rounds(port_t *p) {
     total += n;
     int full = n == RX_BATCH;
     if (p->gro && n > 1) n = gro_merge(p->slab, p->offs, p->lens, n, p->cap);
-    if (p->fc && p->fc->t.live > 0) n = fc_forward(p, n);
+    flowcache_t *fc = p->fc;
+    if (fc && fc->t.live > 0) {
+      pthread_mutex_lock(&fc->mu);
+      n = fc_forward(p, n);
+      pthread_mutex_unlock(&fc->mu);
+    }
     if (n > 0) deliver(p, n);
     if (!full) break;
   }
   return total;
+}
+
+/* ---- the forwarding thread of a threaded flow cache ---------------------------------------------- */
+
+/* Reads p on the forwarding thread (fc->mu held): up to 4 batches, each forwarded by the table; a batch
+ * with misses or a read error stops the reading until JavaScript has seen it. Returns 1 to wake it. */
+static int io_read(flowcache_t *fc, port_t *p) {
+  for (int round = 0; round < 4; round++) {
+    int n = p->kind == KIND_PACKET ? rx_packet(p) : rx_tap(p);
+    if (p->t_state == T_ERROR) return 1;
+    if (n <= 0) break;
+    int full = n == RX_BATCH;
+    if (p->gro && n > 1) n = gro_merge(p->slab, p->offs, p->lens, n, p->cap);
+    if (fc->t.live > 0) n = fc_forward(p, n);
+    if (n > 0) {
+      p->t_count = n;
+      p->t_state = T_MISSES;
+      return 1;
+    }
+    if (!full) break;
+  }
+  rx_arm(p, 0);
+  return 0;
+}
+
+static void *io_thread(void *arg) {
+  flowcache_t *fc = arg;
+  on_io_thread = 1;
+  struct epoll_event evs[64];
+  for (;;) {
+    int k = epoll_wait(fc->ep, evs, 64, -1);
+    if (k < 0 && errno != EINTR) break;
+    int wake = 0;
+    pthread_mutex_lock(&fc->mu);
+    if (fc->stop) {
+      pthread_mutex_unlock(&fc->mu);
+      break;
+    }
+    for (int i = 0; i < k; i++) {
+      port_t *p = evs[i].data.ptr;
+      if (!p) continue; /* the wake-up eventfd: `stop` is checked above */
+      /* a port may have left (detached, closed) between the wait and the lock */
+      if (!fc_has_port(fc, p) || p->closed || !p->polling || p->t_state != T_READING) continue;
+      wake |= io_read(fc, p);
+    }
+    pthread_mutex_unlock(&fc->mu);
+    if (wake) uv_async_send(fc->async);
+  }
+  free(tx_scratch);
+  tx_scratch = NULL;
+  return NULL;
+}
+
+/* On JavaScript's thread: hands each port's waiting misses to the pipeline (or its read error to
+ * read_error), then arms it again. */
+static void fc_on_async(uv_async_t *h) {
+  flowcache_t *fc = h->data;
+  port_t *todo[FC_MAX_PORTS];
+  int n = 0;
+  pthread_mutex_lock(&fc->mu);
+  for (int i = 0; i < fc->n_ports; i++) if (fc->ports[i]->t_state != T_READING) todo[n++] = fc->ports[i];
+  pthread_mutex_unlock(&fc->mu);
+  fc->refs++; /* JavaScript may drop the cache meanwhile */
+  for (int i = 0; i < n; i++) {
+    port_t *p = todo[i];
+    /* an earlier port's pipeline run may have closed or detached this one */
+    if (p->fc != fc || p->closed || !p->polling) continue;
+    int keep = 1;
+    if (p->t_state == T_MISSES) deliver(p, p->t_count);
+    else if (p->t_state == T_ERROR) keep = read_error(p, p->t_err);
+    if (p->fc != fc || p->closed || !p->polling) continue;
+    pthread_mutex_lock(&fc->mu);
+    p->t_state = T_READING;
+    if (keep) rx_arm(p, 0);
+    pthread_mutex_unlock(&fc->mu);
+  }
+  fc_release(fc);
 }
 
 static uint64_t now_us(void) {
@@ -469,7 +670,7 @@ static void drain_all(port_t *first) {
     for (int i = 0; i < k; i++) {
       port_t *q = evs[i].data.ptr;
       /* a port handled earlier in this round may have closed q */
-      if (!live_has(q) || q->closed || !q->polling || q->env != first->env) continue;
+      if (!live_has(q) || q->closed || !q->polling || q->env != first->env || (q->fc && q->fc->threaded)) continue;
       got += rx_rounds(q);
     }
     if (got > 0) {
@@ -500,7 +701,13 @@ static void stop_polling(port_t *p) {
   if (!p->polling) return;
   p->polling = 0;
   live_del(p);
-  uv_poll_stop(&p->poll);
+  if (p->fc) {
+    pthread_mutex_lock(&p->fc->mu);
+    rx_disarm(p);
+    pthread_mutex_unlock(&p->fc->mu);
+  } else {
+    uv_poll_stop(&p->poll);
+  }
   uint32_t rc;
   napi_reference_unref(p->env, p->self, &rc);
 }
@@ -518,7 +725,7 @@ static int tx_is_drop(const port_t *p, int err) {
 }
 
 /* Sends n plain frames (iov lists of 1 or 2 entries). Returns frames sent. */
-static int tx_raw(port_t *p, struct iovec (*iov)[2], int *iovcnt, int n) {
+static int tx_raw(port_t *p, counters_t *c, struct iovec (*iov)[2], int *iovcnt, int n) {
   int sent = 0;
   if (p->kind == KIND_PACKET) {
     struct mmsghdr msgs[TX_BATCH];
@@ -533,13 +740,13 @@ static int tx_raw(port_t *p, struct iovec (*iov)[2], int *iovcnt, int n) {
       if (r < 0) {
         if (errno == EINTR) continue;
         /* skip the frame at the head of the batch and go on */
-        if (tx_is_drop(p, errno)) p->c.tx_dropped += 1; else p->c.tx_errors += 1;
+        if (tx_is_drop(p, errno)) c->tx_dropped += 1; else c->tx_errors += 1;
         sent += 1;
         continue;
       }
       for (int i = 0; i < r; i++) {
-        p->c.tx_packets += 1;
-        p->c.tx_bytes += (double)(iov[sent + i][iovcnt[sent + i] - 1].iov_len);
+        c->tx_packets += 1;
+        c->tx_bytes += (double)(iov[sent + i][iovcnt[sent + i] - 1].iov_len);
       }
       sent += r;
     }
@@ -549,18 +756,18 @@ static int tx_raw(port_t *p, struct iovec (*iov)[2], int *iovcnt, int n) {
     ssize_t r;
     do r = writev(p->fd, iov[i], iovcnt[i]); while (r < 0 && errno == EINTR);
     if (r < 0) {
-      if (tx_is_drop(p, errno)) p->c.tx_dropped += 1;
-      else p->c.tx_errors += 1;
+      if (tx_is_drop(p, errno)) c->tx_dropped += 1;
+      else c->tx_errors += 1;
       continue;
     }
-    p->c.tx_packets += 1;
-    p->c.tx_bytes += (double)iov[i][iovcnt[i] - 1].iov_len;
+    c->tx_packets += 1;
+    c->tx_bytes += (double)iov[i][iovcnt[i] - 1].iov_len;
   }
   return n;
 }
 
 static void txq_flush(port_t *p, txq_t *q) {
-  if (q->n) tx_raw(p, q->iov, q->iovcnt, q->n);
+  if (q->n) tx_raw(p, q->c, q->iov, q->iovcnt, q->n);
   q->n = 0;
 }
 
@@ -580,16 +787,15 @@ static void txq_add(port_t *p, txq_t *q, uint8_t *data, size_t len, const struct
   } else {
     uint32_t seg_lens[MAX_SEGS];
     txq_flush(p, q); /* the scratch area is reused per frame */
-    if (!p->scratch) {
-      p->scratch_cap = 65536 * 3;
-      p->scratch = malloc(p->scratch_cap);
-      if (!p->scratch) { p->c.tx_errors += 1; return; }
+    if (!tx_scratch) {
+      tx_scratch = malloc(TX_SCRATCH);
+      if (!tx_scratch) { q->c->tx_errors += 1; return; }
     }
-    int k = gso_to_frames(data, len, h, p->scratch, p->scratch_cap, seg_lens, MAX_SEGS);
-    if (k < 0) { p->c.tx_errors += 1; return; }
+    int k = gso_to_frames(data, len, h, tx_scratch, TX_SCRATCH, seg_lens, MAX_SEGS);
+    if (k < 0) { q->c->tx_errors += 1; return; }
     size_t o = 0;
     for (int s = 0; s < k; s++) {
-      q->iov[q->n][0].iov_base = p->scratch + o;
+      q->iov[q->n][0].iov_base = tx_scratch + o;
       q->iov[q->n][0].iov_len = seg_lens[s];
       q->iovcnt[q->n++] = 1;
       o += seg_lens[s];
@@ -635,6 +841,7 @@ static napi_value port_send(napi_env env, napi_callback_info info) {
   }
   txq_t q;
   q.n = 0;
+  q.c = &p->c;
   for (uint32_t i = 0; i < n; i++) {
     napi_value el;
     uint8_t *data;
@@ -690,6 +897,7 @@ static napi_value port_send_from(napi_env env, napi_callback_info info) {
   }
   txq_t q;
   q.n = 0;
+  q.c = &p->c;
   for (uint32_t i = 0; i < n; i++) {
     uint8_t *data = src->slab + src->offs[i];
     const struct virtio_net_hdr *h = src->vnet ? (const struct virtio_net_hdr *)(data - VNET_HDR_LEN) : &ZERO_HDR;
@@ -705,7 +913,6 @@ static napi_value port_send_from(napi_env env, napi_callback_info info) {
 
 static void free_port(port_t *p) {
   fc_detach(p);
-  free(p->scratch);
   free(p);
 }
 
@@ -781,8 +988,15 @@ static napi_value port_start(napi_env env, napi_callback_info info) {
     p->polling = 1;
     uint32_t rc;
     napi_reference_ref(env, p->self, &rc);
-    live_add(p);
-    uv_poll_start(&p->poll, UV_READABLE, on_poll);
+    if (!(p->fc && p->fc->threaded)) live_add(p);
+    if (p->fc) {
+      pthread_mutex_lock(&p->fc->mu);
+      p->t_state = T_READING;
+      rx_arm(p, 1);
+      pthread_mutex_unlock(&p->fc->mu);
+    } else {
+      uv_poll_start(&p->poll, UV_READABLE, on_poll);
+    }
   }
   return NULL;
 }
@@ -826,10 +1040,11 @@ static napi_value port_stats(napi_env env, napi_callback_info info) {
   set_num(env, o, "rxBytes", p->c.rx_bytes);
   set_num(env, o, "rxDropped", p->c.rx_dropped);
   set_num(env, o, "rxErrors", p->c.rx_errors);
-  set_num(env, o, "txPackets", p->c.tx_packets);
-  set_num(env, o, "txBytes", p->c.tx_bytes);
-  set_num(env, o, "txDropped", p->c.tx_dropped);
-  set_num(env, o, "txErrors", p->c.tx_errors);
+  /* the forwarding thread's counts are read without its lock: a figure may lag by a batch */
+  set_num(env, o, "txPackets", p->c.tx_packets + p->tc.tx_packets);
+  set_num(env, o, "txBytes", p->c.tx_bytes + p->tc.tx_bytes);
+  set_num(env, o, "txDropped", p->c.tx_dropped + p->tc.tx_dropped);
+  set_num(env, o, "txErrors", p->c.tx_errors + p->tc.tx_errors);
   return o;
 }
 
@@ -1318,18 +1533,59 @@ static napi_value segment_into(napi_env env, napi_callback_info info) {
 
 static void finalize_fc(napi_env env, void *data, void *hint) { fc_release((flowcache_t *)data); }
 
-/* new FlowCache(slots) */
+/* Starts fc's forwarding thread; 0 (errno set) when it cannot. */
+static int fc_start_thread(napi_env env, flowcache_t *fc) {
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return 0;
+  fc->ep = epoll_create1(EPOLL_CLOEXEC);
+  fc->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  fc->async = calloc(1, sizeof *fc->async);
+  if (fc->ep < 0 || fc->wake_fd < 0 || !fc->async) goto fail;
+  struct epoll_event ev = {.events = EPOLLIN, .data = {.ptr = NULL}};
+  if (epoll_ctl(fc->ep, EPOLL_CTL_ADD, fc->wake_fd, &ev) != 0) goto fail;
+  if (uv_async_init(loop, fc->async, fc_on_async) != 0) goto fail;
+  fc->async->data = fc;
+  uv_unref((uv_handle_t *)fc->async); /* the thread does not keep the process alive */
+  int rc = pthread_create(&fc->thread, NULL, io_thread, fc);
+  if (rc != 0) {
+    uv_close((uv_handle_t *)fc->async, (uv_close_cb)free);
+    fc->async = NULL;
+    errno = rc;
+    goto fail;
+  }
+  fc->threaded = 1;
+  return 1;
+fail:
+  if (fc->ep >= 0) close(fc->ep);
+  if (fc->wake_fd >= 0) close(fc->wake_fd);
+  free(fc->async);
+  fc->async = NULL;
+  return 0;
+}
+
+/* new FlowCache(slots, threaded) */
 static napi_value fc_ctor(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], thisv;
+  size_t argc = 2;
+  napi_value argv[2], thisv;
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, &thisv, NULL));
   uint32_t slots = 4096;
+  bool threaded = false;
   if (argc > 0) napi_get_value_uint32(env, argv[0], &slots);
+  if (argc > 1) napi_get_value_bool(env, argv[1], &threaded);
   flowcache_t *fc = calloc(1, sizeof *fc);
   if (!fc || !fc_init(&fc->t, slots)) {
     free(fc);
     napi_throw_error(env, "ERR_TINFLOW_PORTIO", "out of memory for the flow cache");
     return NULL;
+  }
+  pthread_mutex_init(&fc->mu, NULL);
+  fc->ep = fc->wake_fd = -1;
+  if (threaded && !fc_start_thread(env, fc)) {
+    int e = errno;
+    pthread_mutex_destroy(&fc->mu);
+    fc_free(&fc->t);
+    free(fc);
+    return throw_errno(env, e, "cannot start the forwarding thread of", "a flow cache");
   }
   fc->refs = 1;
   NAPI_OK(napi_wrap(env, thisv, fc, finalize_fc, NULL, NULL));
@@ -1376,7 +1632,9 @@ static napi_value fc_install_js(napi_env env, napi_callback_info info) {
   if (ok) {
     uint8_t sig[FC_SIG_MAX];
     int sl = fc_signature(src->slab + src->offs[index], src->lens[index], src->fc_no, sig);
+    pthread_mutex_lock(&fc->mu);
     ok = sl > 0 && fc_install(&fc->t, sig, sl, outs, (int)n_out, id);
+    pthread_mutex_unlock(&fc->mu);
   }
   NAPI_OK(napi_get_boolean(env, ok, &r));
   return r;
@@ -1404,7 +1662,9 @@ static napi_value fc_harvest_js(napi_env env, napi_callback_info info) {
   }
   size_t max = lens[0];
   for (int i = 1; i < 4; i++) if (lens[i] < max) max = lens[i];
+  pthread_mutex_lock(&fc->mu);
   int k = fc_harvest(&fc->t, arr[0], arr[1], arr[2], arr[3], (int)(max > 1 << 20 ? 1 << 20 : max));
+  pthread_mutex_unlock(&fc->mu);
   double now = (double)now_ms();
   double *age = arr[3];
   for (int i = 0; i < k; i++) age[i] = now > age[i] ? now - age[i] : 0;
@@ -1415,7 +1675,10 @@ static napi_value fc_harvest_js(napi_env env, napi_callback_info info) {
 static napi_value fc_flush_js(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   flowcache_t *fc = this_fc(env, info, &argc, NULL);
-  if (fc) fc_flush(&fc->t);
+  if (!fc) return NULL;
+  pthread_mutex_lock(&fc->mu);
+  fc_flush(&fc->t);
+  pthread_mutex_unlock(&fc->mu);
   return NULL;
 }
 
@@ -1425,13 +1688,17 @@ static napi_value fc_stats_js(napi_env env, napi_callback_info info) {
   flowcache_t *fc = this_fc(env, info, &argc, NULL);
   if (!fc) return NULL;
   NAPI_OK(napi_create_object(env, &o));
-  set_num(env, o, "entries", fc->t.live);
-  set_num(env, o, "slots", (double)fc->t.mask + 1);
-  set_num(env, o, "hits", fc->t.hits);
-  set_num(env, o, "misses", fc->t.misses);
-  set_num(env, o, "installs", fc->t.installs);
-  set_num(env, o, "refused", fc->t.refused);
-  set_num(env, o, "flushes", fc->t.flushes);
+  pthread_mutex_lock(&fc->mu);
+  fc_table_t t = fc->t;
+  pthread_mutex_unlock(&fc->mu);
+  set_num(env, o, "threaded", fc->threaded);
+  set_num(env, o, "entries", t.live);
+  set_num(env, o, "slots", (double)t.mask + 1);
+  set_num(env, o, "hits", t.hits);
+  set_num(env, o, "misses", t.misses);
+  set_num(env, o, "installs", t.installs);
+  set_num(env, o, "refused", t.refused);
+  set_num(env, o, "flushes", t.flushes);
   return o;
 }
 
@@ -1480,11 +1747,9 @@ static napi_value port_attach(napi_env env, napi_callback_info info) {
     return NULL;
   }
   fc_detach(p);
-  if (fc) {
-    fc_flush(&fc->t);
-    fc->refs++;
-    p->fc = fc;
-    p->fc_no = no;
+  if (fc && !fc_join(p, fc, no)) {
+    napi_throw_range_error(env, "ERR_TINFLOW_PORTIO", "a flow cache serves at most 1024 ports");
+    return NULL;
   }
   return NULL;
 }

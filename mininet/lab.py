@@ -258,11 +258,13 @@ class KernelBridge(Switch):
         bridgeLink('set', 'dev', self.name, 'up')
 
     def stop(self, deleteIntfs=True):
-        """Deletes the bridge device (its ports are released), then the ports as any switch does. Raises
-           nothing, so that net.stop() goes on: what remains, the janitor reports and removes."""
+        """Deletes the bridge device (its ports are released), then the ports as any switch does. A failure
+           is reported, not raised, so that net.stop() goes on; the janitor removes what remains."""
         if os.path.exists('/sys/class/net/' + self.name):
-            subprocess.call(['ip', 'link', 'del', 'dev', self.name], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+            out = subprocess.run(['ip', 'link', 'del', 'dev', self.name], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+            if out.returncode != 0:
+                error('*** %s: ip link del: %s\n' % (self.name, out.stdout.strip()))
         super(KernelBridge, self).stop(deleteIntfs)
 
 

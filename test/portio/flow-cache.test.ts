@@ -70,14 +70,20 @@ function frame(r: R, type: number, payload: Buffer, tags = int(r, 3), pad = true
   return pad && r() < 0.5 ? Buffer.concat([f, randBytes(r, 1 + int(r, 24))]) : f;
 }
 
+/** TCP (k 0), UDP (1) or SCTP (2) with random ports: the transports whose ports the key reads. */
+function randPorts(r: R, k: number): L4 {
+  if (k === 0) return tcp(int(r, 65536), int(r, 65536), randBytes(r, int(r, 40)));
+  if (k === 1) return udp(int(r, 65536), int(r, 65536), randBytes(r, int(r, 40)));
+  return sctp(int(r, 65536), int(r, 65536));
+}
+
 function randL4v4(r: R): L4 | { proto: number; raw: Buffer } {
-  switch (int(r, 5)) {
+  const k = int(r, 5);
+  switch (k) {
     case 0:
-      return tcp(int(r, 65536), int(r, 65536), randBytes(r, int(r, 40)));
     case 1:
-      return udp(int(r, 65536), int(r, 65536), randBytes(r, int(r, 40)));
     case 2:
-      return sctp(int(r, 65536), int(r, 65536));
+      return randPorts(r, k);
     case 3:
       return icmp4(int(r, 256), int(r, 256), randBytes(r, int(r, 20)));
     default:
@@ -94,13 +100,12 @@ function randIpv4(r: R, l4 = randL4v4(r)): Buffer {
 }
 
 function randL4v6(r: R): L4 | { proto: number; raw: Buffer } {
-  switch (int(r, 7)) {
+  const k = int(r, 7);
+  switch (k) {
     case 0:
-      return tcp(int(r, 65536), int(r, 65536), randBytes(r, int(r, 40)));
     case 1:
-      return udp(int(r, 65536), int(r, 65536), randBytes(r, int(r, 40)));
     case 2:
-      return sctp(int(r, 65536), int(r, 65536));
+      return randPorts(r, k);
     case 3:
       return icmp6(pick(r, [128, 129]), 0, randBytes(r, 4 + int(r, 20))); // echo
     case 4:
